@@ -1,0 +1,51 @@
+# agent-release-operator — developer entry points.
+#
+# Everything that is installed or built lives outside the git tree, under
+# $(CACHE_DIR): the Python environment (one per checkout), the Go builds of the
+# local stack (one per component and pinned version) and the stack's state.
+# Each target installs what it needs on first use and reuses it afterwards.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/agent-release
+CHECKOUT_ID := $(shell printf '%s' "$(CURDIR)" | sha256sum | cut -c1-12)
+export UV_PROJECT_ENVIRONMENT ?= $(CACHE_DIR)/venvs/$(CHECKOUT_ID)
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON ?= python3.11
+UV_VERSION := 0.13.8
+UV := $(CACHE_DIR)/tools/uv-$(UV_VERSION)/bin/uv
+VENV := $(UV_PROJECT_ENVIRONMENT)
+PY := $(VENV)/bin/python
+
+.PHONY: help install test lint typecheck unit crds bench
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(UV):
+	python3 -m pip install --quiet --disable-pip-version-check --target $(CACHE_DIR)/tools/uv-$(UV_VERSION)/lib uv==$(UV_VERSION)
+	mkdir -p $(dir $(UV)) && ln -sf ../lib/bin/uv $(UV)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --quiet
+	touch $@
+
+install: $(VENV)/.synced ## create the Python environment from uv.lock (outside the tree)
+
+lint: install ## ruff and mypy (strict)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+unit: install ## tests that need no cluster
+	$(PY) -m pytest -m "not e2e"
+
+test: lint ## everything: lint, type-check, unit and end-to-end tests on the local stack
+	$(PY) -m pytest
+
+crds: install ## regenerate crds/*.yaml from the pydantic models
+	$(PY) -m agent_release.api.crdgen crds
+
+bench: install ## benchmarks (not tests): prints medians
+	$(PY) -m benchmarks
