@@ -1,0 +1,180 @@
+"""AgentRelease: a request to release one candidate of one agent (SPEC §4).
+
+The spec is what a release engineer writes; the status is the operator's record
+and its only memory. A restarted operator reads status and continues from it, so
+everything a later decision needs (the step and when it started, the revisions,
+consecutive metric failures, the rollback reason) lives here, not in process state.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import Field
+
+from .evalreport import Candidate, Interval
+from .meta import Condition, ObjectMeta
+from .outcomes import GateReport, ReasonCode, Result
+from .policy import CanaryPolicy
+from .types import API_VERSION, AgentName, Model, NonEmpty, ObjectName, cel
+
+
+class Phase(StrEnum):
+    PENDING = "Pending"
+    GATING = "Gating"
+    BLOCKED = "Blocked"
+    CANARY = "Canary"
+    PROMOTING = "Promoting"
+    PROMOTED = "Promoted"
+    ROLLED_BACK = "RolledBack"
+    FAILED = "Failed"
+    SUPERSEDED = "Superseded"
+
+    @property
+    def final(self) -> bool:
+        return self in _FINAL
+
+
+_FINAL = {Phase.BLOCKED, Phase.PROMOTED, Phase.ROLLED_BACK, Phase.FAILED, Phase.SUPERSEDED}
+
+
+class ReleaseCandidate(Candidate):
+    image: NonEmpty | None = Field(
+        default=None, description="container image; replaces the template's first container image"
+    )
+
+
+class ReportRefs(Model):
+    """EvalReport names (in the release's namespace) per stage."""
+
+    offline: ObjectName | None = None
+    prerelease: ObjectName | None = None
+
+
+class BaselineRef(Model):
+    eval_reports: ReportRefs
+
+
+class WorkloadRef(Model):
+    api_version: Literal["apps/v1"] = "apps/v1"
+    kind: Literal["Deployment"] = "Deployment"
+    name: ObjectName
+
+
+class RolloutSpec(Model):
+    model_config = cel(
+        ("has(self.template) != has(self.workloadRef)", "set exactly one of template, workloadRef")
+    )
+
+    replicas: int = Field(default=20, ge=1, le=1000)
+    template: dict[str, Any] | None = Field(default=None, description="a PodTemplateSpec")
+    workload_ref: WorkloadRef | None = None
+
+
+class AgentReleaseSpec(Model):
+    agent: AgentName
+    candidate: ReleaseCandidate
+    policy: ObjectName
+    baseline: BaselineRef | None = None
+    eval_reports: ReportRefs | None = None
+    rollout: RolloutSpec
+    canary: CanaryPolicy | None = Field(
+        default=None, description="fields set here replace the policy's canary fields"
+    )
+
+
+class GateResults(Model):
+    offline: GateReport | None = None
+    prerelease: GateReport | None = None
+
+
+class GuardrailResult(Model):
+    """One guardrail at one look: canary against stable over the bake window so far."""
+
+    metric: str
+    result: Result
+    reason: ReasonCode | None = None
+    canary: float | None = None
+    stable: float | None = None
+    observed: float | None = Field(default=None, description="difference or ratio judged")
+    threshold: float
+    interval: Interval | None = None
+    canary_samples: int = 0
+    stable_samples: int = 0
+    message: str
+
+
+class Analysis(Model):
+    time: datetime
+    step: int
+    weight: int
+    window_start: datetime
+    look: int = Field(description="looks at this step so far, this one included")
+    result: Result
+    guardrails: list[GuardrailResult] = Field(default_factory=list)
+
+
+class RollbackRecord(Model):
+    """Why a release was rolled back: machine-readable, also annotated on the Rollout."""
+
+    reason: ReasonCode
+    metric: str | None = None
+    observed: float | None = None
+    baseline: float | None = None
+    threshold: float | None = None
+    samples: int | None = None
+    step: int | None = None
+    weight: int | None = None
+    time: datetime
+    revision: str | None = None
+    message: str
+
+
+class ManualAction(Model):
+    action: Literal["promote", "abort", "approve"]
+    reason: str
+    by: str | None = None
+    time: datetime
+
+
+class RolloutStatus(Model):
+    name: str
+    canary_revision: str | None = None
+    stable_revision: str | None = None
+
+
+class BaselineStatus(Model):
+    release: str | None = None
+    eval_reports: ReportRefs | None = None
+
+
+class AgentReleaseStatus(Model):
+    phase: Phase = Phase.PENDING
+    progress: str | None = Field(default=None, description="step/steps and weight, for kubectl")
+    step: int | None = Field(default=None, description="current canary step, 1-based")
+    weight: int | None = None
+    reason: str | None = None
+    message: str | None = None
+    observed_generation: int | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+    gates: GateResults | None = None
+    eval_reports: ReportRefs | None = None
+    eval_run_ids: list[str] = Field(default_factory=list)
+    baseline: BaselineStatus | None = None
+    rollout: RolloutStatus | None = None
+    step_started_at: datetime | None = None
+    analysis: Analysis | None = None
+    metrics_failures: int = 0
+    rollback: RollbackRecord | None = None
+    actions: list[ManualAction] = Field(default_factory=list)
+    superseded_by: str | None = None
+
+
+class AgentRelease(Model):
+    api_version: Literal["agentrelease.dev/v1alpha1"] = API_VERSION
+    kind: Literal["AgentRelease"] = "AgentRelease"
+    metadata: ObjectMeta
+    spec: AgentReleaseSpec
+    status: AgentReleaseStatus | None = None

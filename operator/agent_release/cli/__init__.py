@@ -1,0 +1,1 @@
+"""The `agent-release` command line (also `kubectl agentrelease`)."""

@@ -1,0 +1,78 @@
+"""Reading manifests (YAML or JSON files, or objects from the API server) into models.
+
+Every failure becomes a `ManifestError` whose one-line message names the source and
+the field, in the wire spelling a person wrote (`spec.slices[0].seeds[1].passed`).
+The CLI prints it and exits 65; the operator writes it into a `Valid` condition.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ManifestError(ValueError):
+    """Input that cannot be used as given; retrying will not help, fixing the input will."""
+
+
+def field_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def validation_message(error: ValidationError) -> str:
+    """The first problem of a validation error, as `field: what is wrong` (+N more)."""
+    problems = error.errors(include_url=False)
+    first = problems[0]
+    where = field_path(tuple(p for p in first["loc"] if not str(p).startswith("function-")))
+    what = first["msg"].removeprefix("Value error, ")
+    if first["type"] in ("missing",):
+        what = "required field is missing"
+    elif first["type"] == "extra_forbidden":
+        what = "unknown field"
+    more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+    return f"field {where}: {what}{more}" if where else f"{what}{more}"
+
+
+def parse(data: Any, model: type[M], source: str) -> M:
+    """Validate a decoded object as `model`; `source` names it in errors."""
+    if not isinstance(data, dict):
+        raise ManifestError(f"{source}: expected a mapping, got {type(data).__name__}")
+    expected = model.model_fields["kind"].default if "kind" in model.model_fields else None
+    if expected is not None and data.get("kind") != expected:
+        raise ManifestError(f"{source}: field kind: is {data.get('kind')!r}, expected {expected}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise ManifestError(f"{source}: {validation_message(error)}") from None
+
+
+def load(path: Path, model: type[M]) -> M:
+    """Read one manifest file (YAML or JSON, a single document)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ManifestError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ManifestError(f"{path}: is a directory, expected a manifest file") from None
+    except OSError as error:
+        raise ManifestError(f"{path}: cannot read ({error.strerror})") from None
+    except UnicodeDecodeError:
+        raise ManifestError(f"{path}: not UTF-8 text") from None
+    try:
+        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or "invalid YAML"
+        raise ManifestError(f"{path}: invalid YAML{where}: {problem}") from None
+    if len(documents) != 1:
+        raise ManifestError(f"{path}: expected one YAML document, found {len(documents)}")
+    return parse(documents[0], model, str(path))
