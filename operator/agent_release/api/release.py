@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from .evalreport import Candidate, Interval
 from .meta import Condition, ObjectMeta
@@ -71,6 +71,12 @@ class RolloutSpec(Model):
     replicas: int = Field(default=20, ge=1, le=1000)
     template: dict[str, Any] | None = Field(default=None, description="a PodTemplateSpec")
     workload_ref: WorkloadRef | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.template is None) == (self.workload_ref is None):
+            raise ValueError("set exactly one of template, workloadRef")
+        return self
 
 
 class AgentReleaseSpec(Model):

@@ -115,5 +115,6 @@ def render(report: GateReport, header: Sequence[str], colour: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(report: GateReport, header: Sequence[str], stream: TextIO = sys.stdout) -> None:
-    stream.write(render(report, header, use_colour(stream)))
+def write(report: GateReport, header: Sequence[str], stream: TextIO | None = None) -> None:
+    out = stream or sys.stdout
+    out.write(render(report, header, use_colour(out)))

@@ -13,11 +13,12 @@ from ..api.outcomes import GateReport
 from ..api.policy import ReleasePolicySpec
 from ..api.types import Stage
 from ..taskresults import PerTask
+from .hygiene import candidate_mismatch, report_invalid, report_missing
 from .measures import Context, Run
 from .offline import offline_checks
 from .prerelease import prerelease_checks
 
-__all__ = ["evaluate"]
+__all__ = ["candidate_mismatch", "evaluate", "report_invalid", "report_missing"]
 
 
 def evaluate(

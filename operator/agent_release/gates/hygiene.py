@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ..api.evalreport import Slice
-from ..api.outcomes import Bound, Check, ReasonCode, Result, Unit
+from ..api.evalreport import Candidate, Slice
+from ..api.outcomes import Bound, Check, GateReport, ReasonCode, Result, Unit
+from ..api.types import Stage
 
 
 def seeds_check(item: Slice, minimum: int) -> Check:
@@ -44,4 +45,66 @@ def version_drift(what: str, candidate: tuple[str, str], baseline: tuple[str, st
         result=Result.INCONCLUSIVE,
         reason=ReasonCode.VERSION_DRIFT,
         message=f"{what}: baseline comparison refused, {'; '.join(parts)}",
+    )
+
+
+def report_missing(stage: Stage, detail: str) -> GateReport:
+    """The gate's decision when its EvalReport cannot be found (yet)."""
+    return GateReport.of(
+        stage,
+        [
+            Check(
+                name="report",
+                metric="report",
+                result=Result.FAIL,
+                reason=ReasonCode.REPORT_MISSING,
+                message=f"no {stage.value} EvalReport: {detail}",
+            )
+        ],
+    )
+
+
+def report_invalid(stage: Stage, name: str, problem: str) -> GateReport:
+    return GateReport.of(
+        stage,
+        [
+            Check(
+                name="report",
+                metric="report",
+                result=Result.FAIL,
+                reason=ReasonCode.REPORT_INVALID,
+                message=f"EvalReport {name} is invalid: {problem}",
+            )
+        ],
+    )
+
+
+def candidate_mismatch(
+    stage: Stage, name: str, evaluated: Candidate, wanted: Candidate
+) -> GateReport | None:
+    """A failed gate when the report evaluated something other than the candidate.
+
+    Model and runtime must be equal; tools are compared when the release names any,
+    and then every tool version must be equal too (a tool upgrade is a new candidate).
+    """
+    differences = [
+        f"{field} {getattr(evaluated, field)!r} (release wants {getattr(wanted, field)!r})"
+        for field in ("model", "runtime")
+        if getattr(evaluated, field) != getattr(wanted, field)
+    ]
+    if wanted.tools and evaluated.tools != wanted.tools:
+        differences.append(f"tools {evaluated.tools} (release wants {wanted.tools})")
+    if not differences:
+        return None
+    return GateReport.of(
+        stage,
+        [
+            Check(
+                name="candidate",
+                metric="candidate",
+                result=Result.FAIL,
+                reason=ReasonCode.CANDIDATE_MISMATCH,
+                message=f"EvalReport {name} evaluated {'; '.join(differences)}",
+            )
+        ],
     )
