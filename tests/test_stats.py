@@ -10,8 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent_release.stats import (
+    ProportionInterval,
+    difference_interval,
+    jeffreys,
     mean_and_sem,
-    newcombe_difference,
     paired_difference,
     ratio_estimate,
     ratio_of_ratios,
@@ -44,11 +46,29 @@ def test_wilson_matches_newcombe_1998() -> None:
         ((10, 10, 0, 20), (0.6791, 1.0000)),
     ],
 )
-def test_newcombe_matches_the_published_table(
+def test_hybrid_construction_matches_the_published_table(
     counts: tuple[int, int, int, int], expected: tuple[float, float]
 ) -> None:
-    """Newcombe (1998), Statistics in Medicine 17:873, Table II, method 10."""
-    assert newcombe_difference(*counts, 0.95) == pytest.approx(expected, abs=1e-4)
+    """With Wilson components the hybrid is Newcombe (1998), Stat Med 17:873, Table II,
+    method 10: this pins the square-and-add construction the Jeffreys version shares."""
+    assert difference_interval(*counts, 0.95, component=wilson) == pytest.approx(expected, abs=1e-4)
+
+
+def test_jeffreys_matches_the_beta_quantiles() -> None:
+    """Brown, Cai & DasGupta (2001): x = 0 keeps 0 as the lower bound."""
+    assert jeffreys(0, 10, 0.95).low == 0.0
+    assert jeffreys(10, 10, 0.95).high == 1.0
+    low, high = jeffreys(3, 10, 0.95)
+    # independent check: integrate the Beta(3.5, 7.5) density with Simpson's rule
+    norm = math.gamma(11) / (math.gamma(3.5) * math.gamma(7.5))
+
+    def cdf(x: float, steps: int = 20000) -> float:
+        h = x / steps
+        f = [norm * (i * h) ** 2.5 * (1 - i * h) ** 6.5 for i in range(steps + 1)]
+        return h / 3 * (f[0] + f[-1] + 4 * sum(f[1:-1:2]) + 2 * sum(f[2:-1:2]))
+
+    assert cdf(low) == pytest.approx(0.025, abs=1e-6)
+    assert cdf(high) == pytest.approx(0.975, abs=1e-6)
 
 
 def _exact_wilson_coverage(n: int, p: float) -> float:
@@ -78,13 +98,13 @@ def _binomial(rng: random.Random, n: int, p: float) -> int:
     n1=st.integers(40, 300),
     n2=st.integers(40, 300),
 )
-def test_newcombe_reaches_nominal_coverage_in_simulation(
+def test_difference_reaches_nominal_coverage_in_simulation(
     p1: float, p2: float, n1: int, n2: int
 ) -> None:
     rng = random.Random(f"{p1}{p2}{n1}{n2}")
     trials = 600
     hits = sum(
-        newcombe_difference(_binomial(rng, n1, p1), n1, _binomial(rng, n2, p2), n2, 0.95).contains(
+        difference_interval(_binomial(rng, n1, p1), n1, _binomial(rng, n2, p2), n2, 0.95).contains(
             p1 - p2
         )
         for _ in range(trials)
@@ -152,3 +172,32 @@ def test_sem_needs_two_values() -> None:
 
 def test_paired_needs_two_tasks() -> None:
     assert paired_difference([1.0], 0.95) is None
+
+
+def _tail_errors(
+    component: ProportionInterval, n1: int, p: float, runs: int
+) -> tuple[float, float]:
+    rng = random.Random(f"{n1}{p}")
+    n2 = 19 * n1
+    low_errors = high_errors = 0
+    for _ in range(runs):
+        x1 = _binomial(rng, n1, p)
+        x2 = round(rng.gauss(n2 * p, math.sqrt(n2 * p * (1 - p))))  # n2 is large
+        low, high = difference_interval(x1, n1, x2, n2, 0.95, component=component)
+        low_errors += low > 0
+        high_errors += high < 0
+    return low_errors / runs, high_errors / runs
+
+
+@pytest.mark.parametrize(("n1", "p"), [(270, 0.03), (1000, 0.03), (270, 0.3)])
+def test_each_tail_errs_at_half_alpha(n1: int, p: float) -> None:
+    """A small canary against a 19× larger stable, equal rates: every decision is
+    one-sided, so each tail must err at about α/2 = 2.5%. Wilson components do not."""
+    runs = 4000
+    low, high = _tail_errors(jeffreys, n1, p, runs)
+    # 4000 runs: the standard error of an estimated 2.5% is 0.25 points.
+    assert low < 0.031
+    assert high < 0.031
+    if p < 0.1:
+        wilson_low, _ = _tail_errors(wilson, n1, p, runs)
+        assert wilson_low > low

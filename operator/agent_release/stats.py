@@ -1,31 +1,36 @@
 """Interval estimates used by the gates and the guardrails. Pure functions, no I/O.
 
-Choices, so the next reader does not have to rediscover them:
-- One proportion: Wilson score interval. It keeps near-nominal coverage at the pass
-  rates agents really have (often near 0 or 1) where the Wald interval collapses.
-- Difference of two independent proportions: Newcombe's hybrid score interval
-  (method 10 of Newcombe 1998), built from the two Wilson intervals, so it inherits
-  their behaviour at the edges and is monotone in each count.
+Every decision here is one-sided (fail only when the whole interval is on the wrong
+side), so what matters is that each tail errs at about α/2, not only that the
+two-sided coverage is right. The choices, so the next reader need not rediscover them:
+- One pass rate: the Wilson score interval (the SPEC names it for pooled attempts).
+- Difference of two independent proportions: Newcombe's hybrid construction
+  (method 10 of Newcombe 1998: square-and-add the distances to each side's own
+  interval) with Jeffreys intervals as the components. Jeffreys is equal-tailed;
+  with Wilson components (Newcombe's original) the lower tail errs up to 1.6× the
+  nominal rate for rates near 3% with a small canary against a large stable, i.e.
+  healthy canaries get rolled back too often. tests/test_stats.py measures both.
 - Paired difference (the same tasks run by candidate and baseline): per-task score
   differences, mean ± t·SD/√n, i.e. the standard error clustered by task. Pairing
   removes task difficulty from the variance, which is what makes small regressions
   on a few hundred tasks detectable at all.
 - Ratios (cost per success, p95 duration): the ratio estimator ΣC/ΣS of each side,
-  its linearised variance over units (seeds, or tasks when per-task data exists), and
+  its linearised variance over units (seeds, or analysis intervals on a canary), and
   a Student-t interval for the log of the candidate/baseline ratio with
   Welch–Satterthwaite degrees of freedom. With a single unit there is no variance,
   so there is no interval: the caller says the evidence is insufficient.
-- Student t quantiles come from the regularised incomplete beta function (Lentz
-  continued fraction) because seed counts are small (3–5) and the normal quantile
-  would understate the interval by a third; scipy is not needed for one function.
+- Student t and beta quantiles come from scipy.special: seed counts are small (3-5),
+  where the normal quantile would understate an interval by a third.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from statistics import NormalDist
 from typing import NamedTuple
+
+from scipy import special
 
 
 class Bounds(NamedTuple):
@@ -41,64 +46,9 @@ def z_value(confidence: float) -> float:
     return NormalDist().inv_cdf(0.5 + confidence / 2)
 
 
-# -- Student t --------------------------------------------------------------------------
-
-
-def _beta_continued_fraction(a: float, b: float, x: float) -> float:
-    tiny, eps = 1e-300, 1e-14
-    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 300):
-        m2 = 2 * m
-        for numerator in (
-            m * (b - m) * x / ((a + m2 - 1) * (a + m2)),
-            -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1)),
-        ):
-            d = 1.0 + numerator * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + numerator / c
-            c = c if abs(c) > tiny else tiny
-            h *= d * c
-        if abs(d * c - 1.0) < eps:
-            break
-    return h
-
-
-def _regularized_beta(a: float, b: float, x: float) -> float:
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
-    front = math.exp(log_front + a * math.log(x) + b * math.log1p(-x))
-    if x < (a + 1.0) / (a + b + 2.0):
-        return front * _beta_continued_fraction(a, b, x) / a
-    return 1.0 - front * _beta_continued_fraction(b, a, 1.0 - x) / b
-
-
-def t_cdf(t: float, df: float) -> float:
-    tail = 0.5 * _regularized_beta(df / 2.0, 0.5, df / (df + t * t))
-    return 1.0 - tail if t >= 0 else tail
-
-
 def t_value(confidence: float, df: float) -> float:
-    """Two-sided Student t quantile; falls back to the normal one for large df."""
-    if df > 1e4:
-        return z_value(confidence)
-    target = 0.5 + confidence / 2
-    low, high = 0.0, 1.0
-    while t_cdf(high, df) < target:
-        high *= 2.0
-    for _ in range(100):
-        mid = (low + high) / 2
-        if t_cdf(mid, df) < target:
-            low = mid
-        else:
-            high = mid
-        if high - low < 1e-10:
-            break
-    return (low + high) / 2
+    """Two-sided Student t quantile (df may be fractional, e.g. Welch's)."""
+    return float(special.stdtrit(df, 0.5 + confidence / 2))
 
 
 # -- proportions ------------------------------------------------------------------------
@@ -116,12 +66,34 @@ def wilson(successes: float, n: float, confidence: float) -> Bounds:
     return Bounds(max(0.0, centre - half), min(1.0, centre + half))
 
 
-def newcombe_difference(x1: float, n1: float, x2: float, n2: float, confidence: float) -> Bounds:
-    """Interval for p1 - p2 from two independent binomial samples (Newcombe hybrid score)."""
+def jeffreys(successes: float, n: float, confidence: float) -> Bounds:
+    """Jeffreys interval: equal-tailed quantiles of Beta(x + ½, n − x + ½)."""
+    if n <= 0:
+        return Bounds(0.0, 1.0)
+    tail = (1 - confidence) / 2
+    a, b = successes + 0.5, n - successes + 0.5
+    low = 0.0 if successes <= 0 else float(special.betaincinv(a, b, tail))
+    high = 1.0 if successes >= n else float(special.betaincinv(a, b, 1 - tail))
+    return Bounds(low, high)
+
+
+ProportionInterval = Callable[[float, float, float], Bounds]
+
+
+def difference_interval(
+    x1: float,
+    n1: float,
+    x2: float,
+    n2: float,
+    confidence: float,
+    *,
+    component: ProportionInterval = jeffreys,
+) -> Bounds:
+    """Interval for p1 - p2 of two independent binomial samples (Newcombe's hybrid)."""
     p1 = x1 / n1 if n1 > 0 else 0.0
     p2 = x2 / n2 if n2 > 0 else 0.0
-    l1, u1 = wilson(x1, n1, confidence)
-    l2, u2 = wilson(x2, n2, confidence)
+    l1, u1 = component(x1, n1, confidence)
+    l2, u2 = component(x2, n2, confidence)
     delta = p1 - p2
     low = delta - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
     high = delta + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)

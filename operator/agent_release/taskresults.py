@@ -14,17 +14,20 @@ import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .api.evalreport import DurationSummary, EvalReportSpec, SeedRun, TokenCounts
 from .api.types import FailureClass
 
 
-@dataclass(frozen=True, slots=True)
-class TaskResult:
-    """One attempt of one task by one seed (trial) of a run."""
+class TaskResult(NamedTuple):
+    """One attempt of one task by one seed (trial) of a run.
+
+    A NamedTuple rather than a frozen dataclass: equally immutable, and three times
+    faster to build, which is most of the cost of reading a 60k-row results file.
+    """
 
     task_id: str
     passed: bool
@@ -151,74 +154,100 @@ def _seed_run(seed: int, rows: Sequence[TaskResult]) -> SeedRun:
 
 # -- the jsonl format -------------------------------------------------------------------
 
-_FIELDS = {f for f in TaskResult.__dataclass_fields__}
-_REQUIRED = ("task_id", "passed")
+_NONE = type(None)
+# Exact types per field: `type(v) in allowed` is both fast and strict (a JSON `true`
+# is not a seed, a `1` is not `passed`).
+_TYPES: dict[str, tuple[type, ...]] = {
+    "task_id": (str,),
+    "passed": (bool,),
+    "seed": (int,),
+    "failure": (str, _NONE),
+    "duration_seconds": (int, float, _NONE),
+    "cost_usd": (int, float, _NONE),
+    "input_tokens": (int, _NONE),
+    "output_tokens": (int, _NONE),
+    "human_intervention": (bool, _NONE),
+    "policy_violations": (int, _NONE),
+    "rollback_trigger": (bool, _NONE),
+    "slice": (str, _NONE),
+}
+_NUMBERS = ("duration_seconds", "cost_usd", "input_tokens", "output_tokens", "policy_violations")
+_FAILURES = {c.value: c for c in FailureClass}
 
 
 class TaskFileError(ValueError):
     """A per-task results file that cannot be read; the message names file, line and field."""
 
 
-def parse_task_line(data: Any, where: str) -> TaskResult:
-    """One jsonl record; `where` ("file:line") prefixes every error."""
-    if not isinstance(data, dict):
-        raise TaskFileError(f"{where}: expected a JSON object, got {type(data).__name__}")
-    unknown = set(data) - _FIELDS
-    if unknown:
-        raise TaskFileError(f"{where}: unknown field {sorted(unknown)[0]!r}")
-    for name in _REQUIRED:
-        if name not in data:
-            raise TaskFileError(f"{where}: missing field {name!r}")
-    checks: dict[str, tuple[type, ...]] = {
-        "task_id": (str,),
-        "passed": (bool,),
-        "seed": (int,),
-        "failure": (str, type(None)),
-        "duration_seconds": (int, float, type(None)),
-        "cost_usd": (int, float, type(None)),
-        "input_tokens": (int, type(None)),
-        "output_tokens": (int, type(None)),
-        "human_intervention": (bool, type(None)),
-        "policy_violations": (int, type(None)),
-        "rollback_trigger": (bool, type(None)),
-        "slice": (str, type(None)),
-    }
+def _problem(data: Any) -> str | None:
+    """What is wrong with one decoded record, or None."""
+    if type(data) is not dict:
+        return f"expected a JSON object, got {type(data).__name__}"
     for name, value in data.items():
-        allowed = checks[name]
-        bad_bool = isinstance(value, bool) and bool not in allowed
-        if bad_bool or not isinstance(value, allowed):
-            raise TaskFileError(f"{where}: field {name!r} has the wrong type ({value!r})")
-        if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
-            raise TaskFileError(f"{where}: field {name!r} must not be negative ({value!r})")
+        allowed = _TYPES.get(name)
+        if allowed is None:
+            return f"unknown field {name!r}"
+        if type(value) not in allowed:
+            return f"field {name!r} has the wrong type ({value!r})"
+    for name in ("task_id", "passed"):
+        if name not in data:
+            return f"missing field {name!r}"
+    for name in _NUMBERS:
+        value = data.get(name)
+        if value is not None and value < 0:
+            return f"field {name!r} must not be negative ({value!r})"
+    failure = data.get("failure")
+    if failure is not None and failure not in _FAILURES:
+        return f"field 'failure' is {failure!r}; expected one of {', '.join(_FAILURES)}"
+    return None
+
+
+def _row(data: dict[str, Any]) -> TaskResult:
     failure = data.get("failure")
     if failure is not None:
-        try:
-            data = {**data, "failure": FailureClass(failure)}
-        except ValueError:
-            known = ", ".join(c.value for c in FailureClass)
-            raise TaskFileError(
-                f"{where}: field 'failure' is {failure!r}; expected one of {known}"
-            ) from None
+        data["failure"] = _FAILURES[failure]
     return TaskResult(**data)
 
 
+def parse_task_line(data: Any, where: str) -> TaskResult:
+    """One decoded jsonl record; `where` ("file:line") prefixes every error."""
+    problem = _problem(data)
+    if problem is not None:
+        raise TaskFileError(f"{where}: {problem}")
+    return _row(dict(data))
+
+
 def read_task_file(path: Path) -> list[TaskResult]:
-    """Read a jsonl per-task results file (blank lines ignored)."""
+    """Read a jsonl per-task results file (blank lines ignored).
+
+    The lines are decoded in one `json.loads` of a JSON array, which is several
+    times faster than one call per line on 60k-row files; only when that fails is
+    the file decoded line by line, to name the line at fault.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise TaskFileError(f"{path}: cannot read ({error.strerror})") from None
     except UnicodeDecodeError:
         raise TaskFileError(f"{path}: not UTF-8 text") from None
+    numbered = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    try:
+        records = json.loads("[" + ",".join(line for _, line in numbered) + "]")
+    except json.JSONDecodeError:
+        for number, line in numbered:
+            try:
+                json.loads(line)
+            except json.JSONDecodeError as error:
+                raise TaskFileError(f"{path}:{number}: invalid JSON ({error.msg})") from None
+        raise TaskFileError(f"{path}: invalid JSON lines") from None
+    if len(records) != len(numbered):  # a line holding two values, e.g. `{...},{...}`
+        raise TaskFileError(f"{path}: expected one JSON object per line")
     rows: list[TaskResult] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise TaskFileError(f"{path}:{number}: invalid JSON ({error.msg})") from None
-        rows.append(parse_task_line(data, f"{path}:{number}"))
+    for (number, _), data in zip(numbered, records, strict=True):
+        problem = _problem(data)
+        if problem is not None:
+            raise TaskFileError(f"{path}:{number}: {problem}")
+        rows.append(_row(data))
     return rows
 
 
@@ -226,7 +255,7 @@ def dump_task_lines(results: Iterable[TaskResult]) -> str:
     """The jsonl text of per-task rows, omitting unknown (None) fields."""
     lines = []
     for row in results:
-        data = {k: v for k, v in asdict(row).items() if v is not None}
+        data = {k: v for k, v in row._asdict().items() if v is not None}
         lines.append(json.dumps(data, separators=(",", ":")))
     return "\n".join(lines) + "\n"
 

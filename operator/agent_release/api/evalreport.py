@@ -25,6 +25,7 @@ from .types import (
     NonEmpty,
     Stage,
     cel,
+    is_empty,
 )
 
 MAX_SLICES = 32
@@ -37,7 +38,10 @@ class Candidate(Model):
     model: NonEmpty
     runtime: NonEmpty
     tools: dict[str, str] = Field(
-        default_factory=dict, max_length=32, description="tool name -> version"
+        default_factory=dict,
+        max_length=32,
+        description="tool name -> version",
+        exclude_if=is_empty,
     )
 
     def same_as(self, other: Candidate) -> bool:

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import ConfigDict, Field
 
-from .types import Model
+from .types import OMIT_EMPTY, Model
 
 
 class ObjectMeta(Model):
@@ -17,8 +17,8 @@ class ObjectMeta(Model):
 
     name: str = Field(min_length=1, max_length=253)
     namespace: str | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = OMIT_EMPTY
+    annotations: dict[str, str] = OMIT_EMPTY
     generation: int | None = None
     uid: str | None = None
     resource_version: str | None = None

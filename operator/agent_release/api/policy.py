@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 from itertools import pairwise
+from string import Template
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from .meta import Condition, ObjectMeta
@@ -133,6 +134,30 @@ def _threshold_rules() -> list[tuple[str, str]]:
     return rules
 
 
+def template_problem(text: str) -> str | None:
+    """Why a PromQL template is unusable, or None."""
+    template = Template(text)
+    if not template.is_valid():
+        return "invalid placeholder: use $selector and $interval, and $$ for a literal $"
+    names = set(template.get_identifiers())
+    unknown = names - {"selector", "interval"}
+    if unknown:
+        return f"unknown placeholder ${sorted(unknown)[0]}; only $selector and $interval exist"
+    if "selector" not in names:
+        return "the template must use $selector to select the releases under analysis"
+    return None
+
+
+def _valid_template(text: str | None) -> str | None:
+    problem = None if text is None else template_problem(text)
+    if problem is not None:
+        raise ValueError(problem)
+    return text
+
+
+QueryTemplate = Annotated[NonEmpty | None, AfterValidator(_valid_template)]
+
+
 class GuardrailQuery(Model):
     """PromQL templates overriding a guardrail's default query.
 
@@ -142,9 +167,9 @@ class GuardrailQuery(Model):
     buckets). User text is never spliced into a query any other way.
     """
 
-    numerator: NonEmpty | None = None
-    denominator: NonEmpty | None = None
-    buckets: NonEmpty | None = None
+    numerator: QueryTemplate = None
+    denominator: QueryTemplate = None
+    buckets: QueryTemplate = None
 
 
 class Guardrail(Model):

@@ -100,6 +100,7 @@ class GuardrailResult(Model):
     """One guardrail at one look: canary against stable over the bake window so far."""
 
     metric: str
+    hard: bool = False
     result: Result
     reason: ReasonCode | None = None
     canary: float | None = None

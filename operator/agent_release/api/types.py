@@ -35,6 +35,15 @@ class Model(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+def is_empty(value: Any) -> bool:
+    return not value
+
+
+# A map whose absence and emptiness mean the same (no tools, no labels): left out of
+# written manifests when empty, so they hold what a person would write.
+OMIT_EMPTY: Any = Field(default_factory=dict, exclude_if=is_empty)
+
+
 def cel(*rules: tuple[str, str]) -> ConfigDict:
     """Model config carrying CEL rules (`x-kubernetes-validations`) as (rule, message).
 

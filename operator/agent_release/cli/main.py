@@ -14,18 +14,11 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from .. import __version__
+from ..importers import ImportFormatError, ImportInputError
 from ..manifests import ManifestError
 from ..taskresults import TaskFileError
 from . import gatecmd, importcmd
-
-EX_USAGE = 64
-EX_DATAERR = 65
-EX_UNAVAILABLE = 69
-EX_SOFTWARE = 70
-
-
-class UsageError(Exception):
-    """The command line itself is wrong (exit 64)."""
+from .errors import EX_DATAERR, EX_SOFTWARE, EX_USAGE, UsageError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,7 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         print(error, file=sys.stderr)
         return EX_USAGE
-    except (ManifestError, TaskFileError) as error:
+    except ImportInputError as error:  # names the flag to fix
+        print(f"agent-release: {error}", file=sys.stderr)
+        return EX_USAGE
+    except (ManifestError, TaskFileError, ImportFormatError) as error:
         print(f"agent-release: {error}", file=sys.stderr)
         return EX_DATAERR
     except KeyboardInterrupt:

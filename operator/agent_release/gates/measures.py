@@ -15,8 +15,8 @@ from ..api.outcomes import Bound, Check, ReasonCode, Result, Unit
 from ..api.policy import DecisionMode
 from ..stats import (
     Bounds,
+    difference_interval,
     mean_and_sem,
-    newcombe_difference,
     paired_difference,
     ratio_estimate,
     ratio_of_ratios,
@@ -80,7 +80,7 @@ def difference(
         bounds = paired_difference(paired, ctx.confidence)
         value = sum(paired) / len(paired)
         return Measured(Estimate(value, bounds), b_rate, c_rate, f"paired over {len(paired)} tasks")
-    bounds = newcombe_difference(*candidate, *baseline, ctx.confidence)
+    bounds = difference_interval(*candidate, *baseline, ctx.confidence)
     return Measured(Estimate(c_rate - b_rate, bounds), b_rate, c_rate, "unpaired")
 
 
@@ -158,7 +158,7 @@ def threshold_check(
         verdict = f"{'is below' if direction == 'min' else 'exceeds'} the {bound} of {limit}"
     elif estimate.interval is None:
         verdict = (
-            f"has no interval (one seed and no per-task results): more seeds are needed to "
+            f"has no interval (a single seed or task per side): more seeds are needed to "
             f"decide against the {bound} of {limit}"
         )
     else:

@@ -1,0 +1,42 @@
+"""A tiny timing harness: warm up, repeat, report median and p95 in milliseconds."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Timing:
+    name: str
+    runs: int
+    median_ms: float
+    p95_ms: float
+    target_ms: float | None
+
+    def line(self) -> str:
+        target = f"  target ≤ {self.target_ms:g} ms" if self.target_ms is not None else ""
+        verdict = ""
+        if self.target_ms is not None:
+            verdict = "  ok" if self.median_ms <= self.target_ms else "  OVER TARGET"
+        return (
+            f"{self.name:<58} median {self.median_ms:8.2f} ms  p95 {self.p95_ms:8.2f} ms"
+            f"  (n={self.runs}){target}{verdict}"
+        )
+
+
+def measure(
+    name: str, func: Callable[[], object], runs: int = 30, target_ms: float | None = None
+) -> Timing:
+    for _ in range(3):
+        func()
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        func()
+        samples.append((time.perf_counter() - start) * 1000)
+    samples.sort()
+    p95 = samples[min(len(samples) - 1, round(0.95 * (len(samples) - 1)))]
+    return Timing(name, runs, statistics.median(samples), p95, target_ms)

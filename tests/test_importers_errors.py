@@ -1,0 +1,455 @@
+"""Bad inputs: every importer answers with one ImportFormatError line naming file and field.
+
+Hand-picked cases check the exact words; a sweep then breaks real fixtures on purpose
+(every field of a record replaced by a value of each JSON type, or removed; files cut
+short at several offsets) and checks that nothing but ImportFormatError escapes: the
+CLI turns that error into exit code 65 and one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent_release.importers import ImportFormatError, read_run
+
+TB_RUN = "terminal-bench/20250811_cursor-cli_claude-4-sonnet/run1_2025-08-10__05-27-18/results.json"
+SWE_CLINE = (
+    "swe-bench/pouyafath-BenchmarkLLMAgent/hosted_vllm__Devstral-Small-2-24B-Instruct-2512"
+    ".verified10_cline_all13_full100_defaultdevstral_20260320.json"
+)
+TAU = (
+    "tau-bench/Madhav-Kanda-tau-bench/results/"
+    "tool-calling-Qwen2.5-7B-Instruct-0.1_range_0--1_user-Qwen2.5-7B-Instruct-llm_1201184624.json"
+)
+TAU2_RUNS = "tau2-bench/yoheinakajima-activegraph-tau2-bench/runs"
+TAU2 = f"{TAU2_RUNS}/20260601-033543-612139/tau2_output/results.json"
+TAU2_SMALL = f"{TAU2_RUNS}/20260531-042306-420109/tau2_output/results.json"
+EVALS = (
+    "openai-evals/openai-evals/tests/unit/evals/biomed2402/SRL/log/"
+    "gpt-4-cot_semantic_role_recognition.jsonl"
+)
+
+
+def expect_error(fmt: str, path: Path) -> str:
+    """The message of the ImportFormatError reading `path` raises; it is one line."""
+    with pytest.raises(ImportFormatError) as error:
+        read_run(fmt, path)
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith(str(path))
+    return message
+
+
+def fixture_json(benchmarks: Path, relative: str) -> Any:
+    return json.loads((benchmarks / relative).read_text())
+
+
+# -- exact messages ---------------------------------------------------------------------------
+
+Edit = Callable[[Any], Any]
+
+
+def _set(path: list[Any], value: Any) -> Edit:
+    def edit(data: Any) -> Any:
+        target = data
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+        return data
+
+    return edit
+
+
+def _drop(path: list[Any]) -> Edit:
+    def edit(data: Any) -> Any:
+        target = data
+        for key in path[:-1]:
+            target = target[key]
+        del target[path[-1]]
+        return data
+
+    return edit
+
+
+CASES: list[tuple[str, str, Edit, str]] = [
+    (
+        "terminal-bench",
+        TB_RUN,
+        _set(["results", 3, "is_resolved"], "yes"),
+        "field 'results[3].is_resolved' must be true, false or null, got \"yes\"",
+    ),
+    (
+        "terminal-bench",
+        TB_RUN,
+        _drop(["results", 0, "task_id"]),
+        "field 'results[0].task_id' is missing",
+    ),
+    (
+        "terminal-bench",
+        TB_RUN,
+        _set(["results", 1, "total_input_tokens"], -5),
+        "field 'results[1].total_input_tokens' must be a non-negative integer, got -5",
+    ),
+    (
+        "terminal-bench",
+        TB_RUN,
+        _set(["results", 2, "agent_ended_at"], "2025-08-10T05:00:00+00:00"),
+        "field 'results[2].agent_ended_at' must be a time not before "
+        "'results[2].agent_started_at', got \"2025-08-10T05:00:00+00:00\"",
+    ),
+    (
+        "terminal-bench",
+        TB_RUN,
+        _set(["results", 2, "agent_started_at"], "yesterday"),
+        "field 'results[2].agent_started_at' must be an ISO-8601 timestamp, got \"yesterday\"",
+    ),
+    (
+        "terminal-bench",
+        TB_RUN,
+        _set(["results", 2, "agent_ended_at"], "2025-08-10T06:00:00"),
+        "field 'results[2].agent_ended_at' must be a timestamp in the same time zone style "
+        "as 'agent_started_at', got \"2025-08-10T06:00:00\"",
+    ),
+    (
+        "terminal-bench",
+        TB_RUN,
+        _set(["n_resolved"], 21),
+        "field 'n_resolved' is 21, but 20 trials have is_resolved true",
+    ),
+    (
+        "terminal-bench",
+        TB_RUN,
+        _set(["results"], []),
+        "field 'results' is empty: the run has no trials",
+    ),
+    (
+        "terminal-bench",
+        TB_RUN,
+        lambda data: {"simulations": []},
+        "not a Terminal-Bench results.json: expected 'results' (a run) or 'trial_name' (one trial)",
+    ),
+    (
+        "terminal-bench",
+        TB_RUN,
+        lambda data: data["results"],
+        "expected a Terminal-Bench results.json (a JSON object), got an array",
+    ),
+    (
+        "swebench",
+        SWE_CLINE,
+        _set(["resolved_instances"], -1),
+        "field 'resolved_instances' must be a non-negative integer, got -1",
+    ),
+    (
+        "swebench",
+        SWE_CLINE,
+        _set(["resolved_instances"], 46),
+        "field 'resolved_instances' is 46, but 'resolved_ids' lists 47",
+    ),
+    ("swebench", SWE_CLINE, _drop(["submitted_ids"]), "field 'submitted_ids' is missing"),
+    (
+        "swebench",
+        SWE_CLINE,
+        _set(["error_ids"], [1]),
+        "field 'error_ids' must be an array of non-empty strings, got an array",
+    ),
+    (
+        "tau-bench",
+        TAU,
+        _set([1, "reward"], "1.0"),
+        "field '[1].reward' must be a number from 0 to 1, got \"1.0\"",
+    ),
+    (
+        "tau-bench",
+        TAU,
+        _set([0, "reward"], 2),
+        "field '[0].reward' must be a number from 0 to 1, got 2",
+    ),
+    ("tau-bench", TAU, _drop([0, "info"]), "field '[0].info' is missing"),
+    ("tau-bench", TAU, _set([0], "oops"), "field '[0]' must be an object, got \"oops\""),
+    ("tau-bench", TAU, lambda data: [], "the results array is empty"),
+    (
+        "tau-bench",
+        TAU,
+        lambda data: {"results": data},
+        "expected a tau-bench results array, got an object",
+    ),
+    (
+        "tau2-bench",
+        TAU2,
+        _set(["simulations", 4, "reward_info", "reward"], "high"),
+        "field 'simulations[4].reward_info.reward' must be a number from 0 to 1, got \"high\"",
+    ),
+    (
+        "tau2-bench",
+        TAU2,
+        _drop(["simulations", 0, "termination_reason"]),
+        "field 'simulations[0].termination_reason' is missing",
+    ),
+    (
+        "tau2-bench",
+        TAU2,
+        _set(["simulations", 1, "agent_cost"], -0.5),
+        "field 'simulations[1].agent_cost' must be a non-negative number, got -0.5",
+    ),
+    (
+        "tau2-bench",
+        TAU2,
+        _set(["simulations", 0, "messages", 2, "usage", "prompt_tokens"], 1.5),
+        "field 'simulations[0].messages[2].usage.prompt_tokens' must be a non-negative integer, "
+        "got 1.5",
+    ),
+    (
+        "tau2-bench",
+        TAU2,
+        _set(["simulations"], []),
+        "field 'simulations' is empty (5 task(s) listed, none simulated)",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "case",
+    CASES,
+    ids=[f"{fmt}:{expected[:48]}" for fmt, _, _, expected in CASES],
+)
+def test_broken_field_is_named(
+    benchmarks: Path, tmp_path: Path, case: tuple[str, str, Edit, str]
+) -> None:
+    fmt, relative, edit, expected = case
+    path = tmp_path / Path(relative).name
+    path.write_text(json.dumps(edit(fixture_json(benchmarks, relative))))
+    assert expect_error(fmt, path) == f"{path}: {expected}"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"", "empty, expected JSON"),
+        (b"   \n", "empty, expected JSON"),
+        (b'{"results": [', "invalid JSON at line 1 column 14 (Expecting value)"),
+        (b'{"a": "\xc3\x28"}', "not UTF-8 text"),
+        (b"[" * 100_000, "JSON nested too deeply"),
+        (b"[" + b"9" * 5000 + b"]", "invalid JSON (Exceeds the limit"),
+        (b'[{"task_id": 0, "reward": NaN, "info": {}}]', "must be a number from 0 to 1, got NaN"),
+    ],
+)
+def test_unreadable_json(tmp_path: Path, content: bytes, expected: str) -> None:
+    path = tmp_path / "results.json"
+    path.write_bytes(content)
+    assert expected in expect_error("tau-bench", path)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "expected"),
+    [
+        ("terminal-bench", "no such file"),
+        ("swebench", "no such file"),
+        ("tau-bench", "no such file"),
+        ("tau2-bench", "no such file"),
+        ("openai-evals", "no such file"),
+        ("mle-bench", "no such file"),
+        ("jsonl", "cannot read"),
+        ("osworld", "no such folder"),
+    ],
+)
+def test_missing_path(tmp_path: Path, fmt: str, expected: str) -> None:
+    assert expected in expect_error(fmt, tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize(
+    ("fmt", "expected"),
+    [
+        ("swebench", "is a folder; pass the SWE-bench run report <model>.<run_id>.json"),
+        ("tau-bench", "is a folder; pass a tau-bench results file"),
+        ("tau2-bench", "is a folder; pass a tau2-bench results JSON file"),
+        ("openai-evals", "is a folder; pass an OpenAI Evals record file"),
+        ("mle-bench", "is a folder; pass the MLE-bench grading report"),
+        ("terminal-bench", "results.json: no such file"),
+        ("osworld", "no result.txt under this folder"),
+    ],
+)
+def test_an_empty_folder(tmp_path: Path, fmt: str, expected: str) -> None:
+    assert expected in expect_error(fmt, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "relative", "expected"),
+    [
+        ("terminal-bench", TAU2, "not a Terminal-Bench results.json"),
+        ("swebench", TB_RUN, "field 'submitted_ids' is missing"),
+        ("tau-bench", TAU2, "expected a tau-bench results array, got an object"),
+        ("tau2-bench", SWE_CLINE, "field 'simulations' is missing"),
+        ("mle-bench", TAU2, "field 'competition_reports' is missing"),
+        ("openai-evals", TAU2, "results.json:1: invalid JSON"),  # pretty-printed, not JSONL
+        ("jsonl", TB_RUN, "results.json:1: invalid JSON"),
+    ],
+)
+def test_a_file_of_the_wrong_format(
+    benchmarks: Path, fmt: str, relative: str, expected: str
+) -> None:
+    assert expected in expect_error(fmt, benchmarks / relative)
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        (['{"spec": {"eval_name": "e", "completion_fns": ["m"]}}', "{oops"], ":2: invalid JSON"),
+        (['{"run_id": "r"}'], ":1: expected a 'spec', an event (with 'type') or a 'final_report'"),
+        (['{"final_report": {"accuracy": 0.5}}'], "no 'spec' line"),
+        (
+            [
+                '{"spec": {"eval_name": "e", "completion_fns": ["m"]}}',
+                '{"sample_id": "s", "type": "match", "data": {"correct": "yes"}}',
+            ],
+            ":2: field 'data.correct' must be true or false, got \"yes\"",
+        ),
+        (
+            [
+                '{"spec": {"eval_name": "e", "completion_fns": ["m"]}}',
+                '{"final_report": {"accuracy": 0.5}}',
+            ],
+            "final_report has no 'accuracy' and 'n_samples'",
+        ),
+        (
+            [
+                '{"spec": {"eval_name": "e", "completion_fns": ["m"]}}',
+                '{"final_report": {"accuracy": 0.3, "n_samples": 7}}',
+            ],
+            "is not a whole number of passed samples",
+        ),
+        (
+            ['{"spec": {"eval_name": "e", "completion_fns": ["m"]}}'] * 2,
+            ":2: a second 'spec' line",
+        ),
+    ],
+)
+def test_bad_openai_evals_records(tmp_path: Path, lines: list[str], expected: str) -> None:
+    path = tmp_path / "record.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    assert expected in expect_error("openai-evals", path)
+
+
+def test_bad_jsonl_rows_name_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"task_id": "a", "passed": true}\n{"task_id": "b", "passed": "no"}\n')
+    assert f"{path}:2: field 'passed'" in expect_error("jsonl", path)
+    path.write_text("\n")
+    assert expect_error("jsonl", path) == f"{path}: no task results (the file has no rows)"
+
+
+# -- the sweep --------------------------------------------------------------------------------
+
+VALUES: list[Any] = [None, True, -1, 1.5, 10**30, 10**400, "", "x", [], {}, [{"a": 1}]]
+
+
+# Small hand-made documents of the formats without a real file to break.
+MLE_REPORT = {
+    "total_runs": 1,
+    "total_medals": 1,
+    "competition_reports": [
+        {
+            "competition_id": "spaceship-titanic",
+            "score": 0.8,
+            "any_medal": True,
+            "submission_exists": True,
+            "valid_submission": True,
+            "above_median": True,
+        }
+    ],
+}
+EVALS_LINES = [
+    {"spec": {"eval_name": "e", "completion_fns": ["m"], "run_id": "R"}},
+    {"sample_id": "s.1", "type": "match", "data": {"correct": True}},
+    {"sample_id": "s.2", "type": "metrics", "data": {"score": 0.0}},
+    {"final_report": {"accuracy": 0.5, "n_samples": 2}},
+]
+
+
+def _records(data: Any, fmt: str) -> list[dict[str, Any]]:
+    """The objects of a document whose fields the sweep breaks, one at a time."""
+    if fmt == "terminal-bench":
+        return [data, data["results"][0], data["results"][9]]
+    if fmt == "swebench":
+        return [data]
+    if fmt == "tau-bench":
+        return [data[0], data[0]["info"], data[1]["info"]]
+    if fmt == "mle-bench":
+        return [data, data["competition_reports"][0]]
+    if fmt == "openai-evals":
+        return [data[0]["spec"], data[1], data[1]["data"], data[2]["data"], data[3]["final_report"]]
+    return [data, data["info"], data["simulations"][0], data["simulations"][0]["reward_info"]]
+
+
+def _write(fmt: str, path: Path, data: Any) -> None:
+    lines = data if fmt == "openai-evals" else [data]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
+@pytest.mark.parametrize(
+    ("fmt", "source"),
+    [
+        ("terminal-bench", TB_RUN),
+        ("swebench", SWE_CLINE),
+        ("tau-bench", TAU),
+        ("tau2-bench", TAU2_SMALL),
+        ("mle-bench", MLE_REPORT),
+        ("openai-evals", EVALS_LINES),
+    ],
+    ids=["terminal-bench", "swebench", "tau-bench", "tau2-bench", "mle-bench", "openai-evals"],
+)
+def test_every_broken_field_gives_a_format_error_or_a_run(
+    benchmarks: Path, tmp_path: Path, fmt: str, source: Any
+) -> None:
+    original = fixture_json(benchmarks, source) if isinstance(source, str) else source
+    path = tmp_path / "broken.json"
+    _write(fmt, path, original)
+    read_run(fmt, path)  # the unbroken document reads
+    tried = 0
+    for index, record in enumerate(_records(original, fmt)):
+        for key in list(record):
+            for value in [*VALUES, KeyError]:
+                data = copy.deepcopy(original)
+                target = _records(data, fmt)[index]
+                if value is KeyError:
+                    del target[key]
+                else:
+                    target[key] = value
+                _write(fmt, path, data)
+                _read_or_format_error(fmt, path)
+                tried += 1
+    assert tried > 50
+
+
+@pytest.mark.parametrize(
+    ("fmt", "relative"),
+    [
+        ("terminal-bench", TB_RUN),
+        ("swebench", SWE_CLINE),
+        ("tau-bench", TAU),
+        ("tau2-bench", TAU2),
+        ("openai-evals", EVALS),
+    ],
+)
+def test_truncated_files(benchmarks: Path, tmp_path: Path, fmt: str, relative: str) -> None:
+    content = (benchmarks / relative).read_bytes()
+    path = tmp_path / Path(relative).name
+    for cut in range(1, 20):
+        path.write_bytes(content[: len(content) * cut // 20])
+        expect_error(fmt, path)
+
+
+def _read_or_format_error(fmt: str, path: Path) -> None:
+    message = ""
+    try:
+        read_run(fmt, path)
+    except ImportFormatError as error:
+        message = str(error)
+    assert "\n" not in message
+    assert not message or message.startswith(str(path))
