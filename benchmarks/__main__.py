@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-from itertools import chain
 import tempfile
+from itertools import chain
 from pathlib import Path
 
 from . import gate_bench, import_bench
