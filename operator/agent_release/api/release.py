@@ -37,7 +37,9 @@ class Phase(StrEnum):
         return self in _FINAL
 
 
-_FINAL = {Phase.BLOCKED, Phase.PROMOTED, Phase.ROLLED_BACK, Phase.FAILED, Phase.SUPERSEDED}
+# Blocked is not final: its gates are evaluated again when reports or policy change,
+# and a person may approve an Inconclusive gate.
+_FINAL = {Phase.PROMOTED, Phase.ROLLED_BACK, Phase.FAILED, Phase.SUPERSEDED}
 
 
 class ReleaseCandidate(Candidate):
@@ -80,6 +82,18 @@ class RolloutSpec(Model):
 
 
 class AgentReleaseSpec(Model):
+    """What to release. Agent and candidate are fixed once created: a different
+    candidate is a new release (which supersedes this one), so status never
+    describes a mix of two candidates. The API server enforces it (CEL transition
+    rule); there is no pydantic twin, as a lone object has no old self."""
+
+    model_config = cel(
+        (
+            "self.agent == oldSelf.agent && self.candidate == oldSelf.candidate",
+            "agent and candidate are immutable: create a new AgentRelease instead",
+        )
+    )
+
     agent: AgentName
     candidate: ReleaseCandidate
     policy: ObjectName
@@ -119,6 +133,9 @@ class Analysis(Model):
     weight: int
     window_start: datetime
     look: int = Field(description="looks at this step so far, this one included")
+    final_looks: int = Field(
+        default=0, description="looks taken at or after the end of the bake, this one included"
+    )
     result: Result
     guardrails: list[GuardrailResult] = Field(default_factory=list)
 
@@ -140,10 +157,17 @@ class RollbackRecord(Model):
 
 
 class ManualAction(Model):
+    """A person's action, as carried out (or not) by the operator."""
+
+    id: str = Field(description="the request's id, so a request is carried out once")
     action: Literal["promote", "abort", "approve"]
     reason: str
     by: str | None = None
     time: datetime
+    target: str | None = Field(
+        default=None, description="what it applied to: offline, prerelease, step N"
+    )
+    outcome: str
 
 
 class RolloutStatus(Model):
@@ -171,7 +195,12 @@ class AgentReleaseStatus(Model):
     eval_run_ids: list[str] = Field(default_factory=list)
     baseline: BaselineStatus | None = None
     rollout: RolloutStatus | None = None
+    canary: CanaryPolicy | None = Field(
+        default=None, description="the canary settings in force, fixed when the canary starts"
+    )
+    confidence: float | None = None
     step_started_at: datetime | None = None
+    promoted_at: datetime | None = None
     analysis: Analysis | None = None
     metrics_failures: int = 0
     rollback: RollbackRecord | None = None

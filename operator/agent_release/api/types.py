@@ -147,10 +147,18 @@ _DURATION_CEL: list[JsonValue] = [
     }
 ]
 
+# In the CRD only: the pattern makes the API server's message name the value and the
+# grammar, and CEL refuses zero (the pattern alone cannot). The models check with
+# parse_duration, whose message is friendlier than a regular expression.
+DURATION_PATTERN = r"^([0-9]+(\.[0-9]*)?(ns|us|µs|ms|s|m|h))+$"
+
 Duration = Annotated[
     str,
+    Field(
+        max_length=64,
+        json_schema_extra={"pattern": DURATION_PATTERN, "x-kubernetes-validations": _DURATION_CEL},
+    ),
     AfterValidator(_check_duration),
-    Field(max_length=64, json_schema_extra={"x-kubernetes-validations": _DURATION_CEL}),
 ]
 
 # A Kubernetes object name (RFC 1123 subdomain) — used for references to other objects.

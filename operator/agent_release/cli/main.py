@@ -17,7 +17,7 @@ from .. import __version__
 from ..importers import ImportFormatError, ImportInputError
 from ..manifests import ManifestError
 from ..taskresults import TaskFileError
-from . import gatecmd, importcmd
+from . import clustercmd, gatecmd, importcmd
 from .errors import EX_DATAERR, EX_SOFTWARE, EX_USAGE, UsageError
 
 
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     gatecmd.register(commands)
     importcmd.register(commands)
+    clustercmd.register(commands)
     return parser
 
 

@@ -1,0 +1,235 @@
+"""The analysis loop: every tick, look at every canary that is due, in one batch.
+
+Batching is the point: the loop groups the baking canaries by analysis interval and
+sends one range query per guardrail (plus one for traffic) for the whole group,
+grouped `by (agent, revision)`, so Prometheus load does not grow with the number of
+releases. Each release's window and verdict are then computed from the shared
+answer, and handed to its reconcile, which records and acts on them.
+
+The same loop also reconciles every release that is not final every few seconds,
+so progress never depends on an event being delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
+
+from ..adapters.prometheus import PrometheusUnavailable
+from ..api.outcomes import Result, combine
+from ..api.policy import CanaryPolicy, Guardrail, GuardrailQuery
+from ..api.release import AgentRelease, AgentReleaseStatus, Analysis, Phase
+from ..api.types import parse_duration
+from ..canary.guardrails import Sides, decide, judge
+from ..canary.queries import Points, SeriesKey, guardrail_query, selector, traffic_query
+from ..canary.sequential import look
+from ..canary.windows import side, traffic
+from .machine import AnalysisOutcome
+from .observability import logger
+from .reconcile import reconcile
+from .runtime import Key, Runtime
+
+
+@dataclass(frozen=True, slots=True)
+class Baking:
+    """A release at a paused canary step, with what its look needs."""
+
+    key: Key
+    release: AgentRelease
+    status: AgentReleaseStatus
+    settings: CanaryPolicy
+    step: int
+    started: float  # epoch seconds
+    interval: float
+    canary: str
+    stable: str
+
+
+def baking(body: dict[str, object]) -> Baking | None:
+    """The registry entry as a baking canary, or None if it is not one."""
+    status = body.get("status")
+    if not isinstance(status, dict) or status.get("phase") != Phase.CANARY.value:
+        return None
+    if not status.get("stepStartedAt"):
+        return None
+    try:
+        release = AgentRelease.model_validate(body)
+    except ValidationError:
+        return None
+    st = release.status
+    if st is None or st.canary is None or st.step is None or st.step_started_at is None:
+        return None
+    revisions = st.rollout
+    if revisions is None or not revisions.canary_revision or not revisions.stable_revision:
+        return None
+    return Baking(
+        key=(release.metadata.namespace or "", release.metadata.name),
+        release=release,
+        status=st,
+        settings=st.canary,
+        step=st.step,
+        started=st.step_started_at.timestamp(),
+        interval=parse_duration(st.canary.analysis_interval),
+        canary=revisions.canary_revision,
+        stable=revisions.stable_revision,
+    )
+
+
+def _last_look(item: Baking, attempts: dict[Key, float]) -> float:
+    analysis = item.status.analysis
+    recorded = (
+        analysis.time.timestamp() if analysis and analysis.step == item.step else item.started
+    )
+    return max(recorded, attempts.get(item.key, 0.0))
+
+
+def due(items: Sequence[Baking], now: float, attempts: dict[Key, float]) -> list[Baking]:
+    return [i for i in items if now - _last_look(i, attempts) >= i.interval]
+
+
+def _guardrail_key(guardrail: Guardrail) -> tuple[str, GuardrailQuery | None]:
+    return guardrail.metric.value, guardrail.query
+
+
+async def look_at(rt: Runtime, group: Sequence[Baking], now: float) -> dict[Key, AnalysisOutcome]:
+    """One batched analysis of canaries that share an analysis interval."""
+    assert group
+    interval = group[0].interval
+    matchers = selector(
+        [(i.release.spec.agent, rev) for i in group for rev in (i.canary, i.stable)]
+    )
+    periods = max(1, math.floor((now - min(i.started for i in group)) / interval))
+    start = now - periods * interval
+    queries: dict[tuple[str, GuardrailQuery | None], str] = {}
+    for item in group:
+        for guardrail in item.settings.guardrails:
+            queries.setdefault(
+                _guardrail_key(guardrail), guardrail_query(guardrail, matchers, interval)
+            )
+    answers: dict[tuple[str, GuardrailQuery | None] | str, dict[SeriesKey, Points]] = {}
+    try:
+        if rt.prometheus is None:
+            raise PrometheusUnavailable("PROMETHEUS_URL is not set")
+        answers["traffic"] = await _query(
+            rt, traffic_query(matchers, interval), start, now, interval
+        )
+        for key, expr in queries.items():
+            answers[key] = await _query(rt, expr, start, now, interval)
+    except PrometheusUnavailable as error:
+        return {
+            i.key: AnalysisOutcome(step=i.step, analysis=None, decision=None, error=str(error))
+            for i in group
+        }
+    return {item.key: _judge(item, answers, now) for item in group}
+
+
+async def _query(
+    rt: Runtime, expr: str, start: float, end: float, step: float
+) -> dict[SeriesKey, Points]:
+    assert rt.prometheus is not None
+    rt.metrics.queries.inc()
+    try:
+        return await rt.prometheus.query_range(expr, start, end, step)
+    except PrometheusUnavailable:
+        rt.metrics.query_errors.inc()
+        raise
+    finally:
+        rt.metrics.query_latency.observe(rt.prometheus.last_latency)
+
+
+def _judge(
+    item: Baking,
+    answers: dict[tuple[str, GuardrailQuery | None] | str, dict[SeriesKey, Points]],
+    now: float,
+) -> AnalysisOutcome:
+    status, settings = item.status, item.settings
+    agent = item.release.spec.agent
+    bake = settings.steps[item.step - 1].bake_seconds()
+    previous = status.analysis if status.analysis and status.analysis.step == item.step else None
+    elapsed = now - item.started
+    this_look = look(
+        1 - (status.confidence or 0.95),
+        elapsed,
+        None if previous is None else previous.time.timestamp() - item.started,
+        bake,
+        previous.final_looks if previous is not None else 0,
+    )
+    tasks = answers["traffic"]
+    canary_tasks = traffic(tasks, agent, item.canary, item.started, item.interval)
+    stable_tasks = traffic(tasks, agent, item.stable, item.started, item.interval)
+    results = []
+    for guardrail in settings.guardrails:
+        series = answers[_guardrail_key(guardrail)]
+        sides = Sides(
+            canary=side(series, agent, item.canary, item.started, item.interval),
+            stable=side(series, agent, item.stable, item.started, item.interval),
+            canary_tasks=canary_tasks,
+            stable_tasks=stable_tasks,
+        )
+        results.append(judge(guardrail, sides, settings.min_samples, this_look))
+    decision = decide(results, this_look, settings.on_inconclusive)
+    stamp = datetime.fromtimestamp(now, UTC).replace(microsecond=0)
+    analysis = Analysis(
+        time=stamp,
+        step=item.step,
+        weight=status.weight or 0,
+        window_start=datetime.fromtimestamp(item.started, UTC),
+        look=(previous.look + 1) if previous else 1,
+        final_looks=(previous.final_looks if previous else 0) + this_look.final,
+        result=combine([r.result for r in results]) if results else Result.PASS,
+        guardrails=results,
+    )
+    return AnalysisOutcome(step=item.step, analysis=analysis, decision=decision)
+
+
+async def tick(rt: Runtime, attempts: dict[Key, float], reconciled: dict[Key, float]) -> None:
+    """One pass: analyse the due canaries in batches, then reconcile the stale releases."""
+    now = time.time()
+    bodies = list(rt.registry.items())
+    items = [b for b in (baking(body) for _, body in bodies) if b is not None]
+    groups: dict[float, list[Baking]] = defaultdict(list)
+    for item in due(items, now, attempts):
+        groups[item.interval].append(item)
+    looked: set[Key] = set()
+    for group in groups.values():
+        outcomes = await look_at(rt, group, now)
+        for key, outcome in outcomes.items():
+            attempts[key] = now
+            looked.add(key)
+            verdict = outcome.decision.verdict.value if outcome.decision else "Unavailable"
+            rt.metrics.analyses.labels(verdict=verdict).inc()
+            await reconcile(rt, key[0], key[1], outcome)
+            reconciled[key] = time.time()
+    phases: dict[str, int] = defaultdict(int)
+    for key, body in bodies:
+        phase = (body.get("status") or {}).get("phase") or Phase.PENDING.value
+        phases[phase] += 1
+        final = Phase(phase).final if phase in Phase.__members__.values() else False
+        if key in looked or final:
+            continue
+        if now - reconciled.get(key, 0.0) >= rt.config.reconcile_seconds:
+            reconciled[key] = now
+            await reconcile(rt, key[0], key[1])
+    for phase in Phase:
+        rt.metrics.releases.labels(phase=phase.value).set(phases.get(phase.value, 0))
+
+
+async def run(rt: Runtime) -> None:
+    """The loop itself, until cancelled at operator shutdown."""
+    attempts: dict[Key, float] = {}
+    reconciled: dict[Key, float] = {}
+    while True:
+        try:
+            await tick(rt, attempts, reconciled)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # one bad tick must not stop the loop
+            logger().exception("analysis tick failed", error=str(error))
+        await asyncio.sleep(rt.config.tick_seconds)

@@ -1,0 +1,615 @@
+"""The AgentRelease state machine: pure decisions from status and what was observed.
+
+    Pending → Gating → Blocked
+                     → Canary(step k, k = 1..n−1) → Promoting → Promoted
+                                                   → RolledBack
+    (any non-final phase) → Superseded | Failed
+
+`decide(release, world)` returns the new status fields and the side effects that
+make the world match them. Status is written first, then the effects are applied,
+and every effect is re-derived from status on the next reconcile: an operator killed
+between the two simply applies them again. Effects are therefore idempotent by
+construction — a step is promoted only while the Rollout is paused at the pause
+*before* the step status asks for, so a replayed promotion can never skip a step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from ..api.evalreport import EvalReport
+from ..api.meta import Condition, ConditionStatus
+from ..api.outcomes import GateReport, ReasonCode, Result
+from ..api.policy import Action, CanaryPolicy, ReleasePolicy
+from ..api.release import (
+    AgentRelease,
+    AgentReleaseStatus,
+    Analysis,
+    BaselineStatus,
+    GateResults,
+    ManualAction,
+    Phase,
+    ReportRefs,
+    RollbackRecord,
+    RolloutStatus,
+)
+from ..api.types import Stage
+from ..canary.guardrails import StepDecision, Verdict
+from ..gates import candidate_mismatch, evaluate, report_invalid, report_missing
+from . import rollouts
+from .rollouts import RolloutView
+
+# -- what the machine is told ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReportLookup:
+    """The EvalReport of one stage: found, or why not (missing / invalid)."""
+
+    report: EvalReport | None = None
+    missing: str | None = None
+    invalid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    release: str | None  # the last promoted release of the agent, if derived from it
+    reports: dict[Stage, EvalReport]
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A person's action, read from the release's request annotation."""
+
+    id: str
+    action: Literal["promote", "abort", "approve"]
+    reason: str
+    by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisOutcome:
+    """One look at the current step, from the analysis loop."""
+
+    step: int
+    analysis: Analysis | None  # None when Prometheus could not answer
+    decision: StepDecision | None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class World:
+    now: datetime
+    policy: ReleasePolicy | None
+    reports: dict[Stage, ReportLookup]
+    baseline: Baseline
+    rollout: RolloutView | None
+    rival: str | None = None  # a newer release of the agent that drives the Rollout
+    request: Request | None = None
+    outcome: AnalysisOutcome | None = None
+
+
+# -- what the machine asks for -----------------------------------------------------------
+
+
+class Effect(StrEnum):
+    CREATE_ROLLOUT = "CreateRollout"
+    UPDATE_ROLLOUT = "UpdateRollout"
+    PROMOTE_STEP = "PromoteStep"  # details: expected_index (where the Rollout must be paused)
+    ABORT_ROLLOUT = "AbortRollout"
+    ANNOTATE_ROLLOUT = "AnnotateRollout"  # details: annotations
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    reason: str
+    message: str
+    warning: bool = False
+
+
+@dataclass(slots=True)
+class Plan:
+    """The new status, then the effects that make the world match it, then Events."""
+
+    status: AgentReleaseStatus
+    now: datetime
+    generation: int | None
+    effects: list[tuple[Effect, dict[str, Any]]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+    def set(self, **changes: Any) -> None:
+        self.status = self.status.model_copy(update=changes)
+
+    def condition(self, kind: str, value: bool | None, reason: str, message: str) -> None:
+        """Set one condition; its transition time moves only when its status flips."""
+        state = (
+            ConditionStatus.UNKNOWN
+            if value is None
+            else (ConditionStatus.TRUE if value else ConditionStatus.FALSE)
+        )
+        old = next((c for c in self.status.conditions if c.type == kind), None)
+        since = old.last_transition_time if old is not None and old.status is state else self.now
+        new = Condition(
+            type=kind,
+            status=state,
+            reason=reason,
+            message=message[:1024],
+            last_transition_time=since,
+            observed_generation=self.generation,
+        )
+        others = [c for c in self.status.conditions if c.type != kind]
+        self.set(conditions=sorted([*others, new], key=_order))
+
+    def effect(self, kind: Effect, **details: Any) -> None:
+        self.effects.append((kind, details))
+
+    def event(self, reason: str, message: str, *, warning: bool = False) -> None:
+        self.events.append(Event(reason, message, warning))
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+def canary_policy(release: AgentRelease, policy: ReleasePolicy) -> CanaryPolicy:
+    return policy.spec.canary.merged(release.spec.canary)
+
+
+_ORDER = ["OfflineGatePassed", "PreReleaseGatePassed", "CanaryHealthy", "Promoted", "RolledBack"]
+
+
+def _order(condition: Condition) -> int:
+    return _ORDER.index(condition.type) if condition.type in _ORDER else len(_ORDER)
+
+
+def progress(step: int | None, steps: int, weight: int | None) -> str | None:
+    if step is None or weight is None:
+        return None
+    return f"{step}/{steps} {weight}%"
+
+
+# -- the decision ------------------------------------------------------------------------
+
+STAGES = ((Stage.OFFLINE, "OfflineGatePassed"), (Stage.PRERELEASE, "PreReleaseGatePassed"))
+
+
+def decide(release: AgentRelease, world: World) -> Plan:
+    status = release.status or AgentReleaseStatus()
+    generation = release.metadata.generation
+    plan = Plan(
+        status.model_copy(update={"observed_generation": generation}), world.now, generation
+    )
+    if status.phase.final:
+        _keep_final(release, world, plan)
+    elif world.rival is not None:
+        _supersede(world, plan)
+    elif world.request is not None and world.request.action == "abort":
+        _rollback(plan, ReasonCode.MANUAL_ABORT, _by(world.request))
+        _record(plan, world, None, "rolled back")
+    elif status.phase in (Phase.PENDING, Phase.GATING, Phase.BLOCKED):
+        _gate(release, world, plan)
+    else:
+        _canary(release, world, plan)
+    if world.request is not None and not any(a.id == world.request.id for a in plan.status.actions):
+        _record(
+            plan,
+            world,
+            None,
+            f"nothing to {world.request.action} in phase {plan.status.phase.value}",
+        )
+    return plan
+
+
+def _by(request: Request) -> str:
+    return f"{request.action} by {request.by or 'an unknown user'}: {request.reason}"
+
+
+def _record(plan: Plan, world: World, target: str | None, outcome: str) -> None:
+    """Mark the pending request as carried out, so it is never carried out twice."""
+    request = world.request
+    assert request is not None
+    action = ManualAction(
+        id=request.id,
+        action=request.action,
+        reason=request.reason,
+        by=request.by,
+        time=world.now,
+        target=target,
+        outcome=outcome,
+    )
+    plan.set(actions=[*plan.status.actions, action])
+    plan.event("ManualAction", f"{_by(request)} ({outcome})")
+
+
+def _approved(status: AgentReleaseStatus, target: str) -> bool:
+    return any(a.action == "approve" and a.target == target for a in status.actions)
+
+
+def _supersede(world: World, plan: Plan) -> None:
+    message = f"superseded by the newer release {world.rival}, which now drives the Rollout"
+    plan.set(
+        phase=Phase.SUPERSEDED,
+        reason=ReasonCode.SUPERSEDED.value,
+        message=message,
+        superseded_by=world.rival,
+    )
+    plan.event("Superseded", message)
+
+
+def _keep_final(release: AgentRelease, world: World, plan: Plan) -> None:
+    """A final phase only makes sure the Rollout reflects it (after a crash, say)."""
+    rollout, status = world.rollout, plan.status
+    if (
+        status.phase is Phase.ROLLED_BACK
+        and rollout is not None
+        and rollout.release == release.metadata.name
+        and not rollout.aborted
+    ):
+        plan.effect(Effect.ABORT_ROLLOUT)
+        if status.rollback is not None:
+            plan.effect(Effect.ANNOTATE_ROLLOUT, annotations=_rollback_annotation(status.rollback))
+
+
+def _rollback_annotation(record: RollbackRecord) -> dict[str, str]:
+    return {rollouts.ANNOTATION_ROLLBACK: record.model_dump_json(by_alias=True, exclude_none=True)}
+
+
+# -- gates -------------------------------------------------------------------------------
+
+
+def _gate_one(release: AgentRelease, world: World, stage: Stage) -> GateReport:
+    assert world.policy is not None
+    lookup = world.reports[stage]
+    if lookup.report is None:
+        if lookup.invalid is not None:
+            return report_invalid(stage, lookup.missing or stage.value, lookup.invalid)
+        return report_missing(stage, lookup.missing or "none found")
+    report = lookup.report
+    if report.spec.agent != release.spec.agent:
+        return report_invalid(
+            stage,
+            report.metadata.name,
+            f"it evaluates agent {report.spec.agent}, the release is for {release.spec.agent}",
+        )
+    mismatch = candidate_mismatch(
+        stage, report.metadata.name, report.spec.candidate, release.spec.candidate
+    )
+    if mismatch is not None:
+        return mismatch
+    baseline = world.baseline.reports.get(stage)
+    return evaluate(
+        stage, report.spec, world.policy.spec, baseline=None if baseline is None else baseline.spec
+    )
+
+
+def _gate(release: AgentRelease, world: World, plan: Plan) -> None:
+    if world.policy is None:
+        plan.set(
+            phase=Phase.GATING,
+            reason="PolicyMissing",
+            message=f"ReleasePolicy {release.spec.policy} does not exist (yet)",
+        )
+        return
+    results: dict[Stage, GateReport] = {}
+    blocking: GateReport | None = None
+    for stage, kind in STAGES:
+        report = _gate_one(release, world, stage)
+        results[stage] = report
+        passed = report.decision is Result.PASS
+        inconclusive = report.decision is Result.INCONCLUSIVE
+        request = world.request
+        asked = request is not None and request.action == "approve"
+        if inconclusive and asked and not _approved(plan.status, stage.value):
+            _record(plan, world, stage.value, f"accepted the Inconclusive {stage.value} gate")
+        approved = inconclusive and _approved(plan.status, stage.value)
+        _gate_condition(plan, stage, kind, report, approved)
+        if not (passed or approved):
+            blocking = report
+            break
+    plan.set(
+        gates=GateResults(
+            offline=results.get(Stage.OFFLINE), prerelease=results.get(Stage.PRERELEASE)
+        ),
+    )
+    if blocking is None:
+        _start_canary(release, world, plan)
+        return
+    waiting = blocking.reasons == [ReasonCode.REPORT_MISSING]
+    plan.set(
+        phase=Phase.GATING if waiting else Phase.BLOCKED,
+        reason=blocking.reasons[0].value if blocking.reasons else blocking.decision.value,
+        message=blocking.headline(),
+        progress=None,
+    )
+
+
+def _gate_condition(
+    plan: Plan, stage: Stage, kind: str, report: GateReport, approved: bool
+) -> None:
+    passed = report.decision is Result.PASS
+    if passed:
+        reason = "GatePassed"
+    elif approved:
+        reason = "Approved"
+    else:
+        reason = report.reasons[0].value if report.reasons else report.decision.value
+    message = report.headline() + (" (approved by a person)" if approved else "")
+    previous = getattr(plan.status.gates or GateResults(), stage.value)
+    changed = (
+        previous is None
+        or previous.decision is not report.decision
+        or previous.reasons != report.reasons
+    )
+    plan.condition(kind, passed or approved, reason, message)
+    if not changed:
+        return
+    if passed:
+        plan.event("GatePassed", f"{stage.value} gate passed: {report.headline()}")
+    elif report.reasons != [ReasonCode.REPORT_MISSING]:
+        plan.event(
+            "GateBlocked",
+            f"{stage.value} gate {report.decision.value}: {report.headline()}",
+            warning=True,
+        )
+
+
+def _start_canary(release: AgentRelease, world: World, plan: Plan) -> None:
+    assert world.policy is not None
+    settings = canary_policy(release, world.policy)
+    reports = [world.reports[stage].report for stage, _ in STAGES]
+    run_ids = [r.spec.run_id for r in reports if r is not None]
+    names = [r.metadata.name if r is not None else None for r in reports]
+    baseline = world.baseline
+    steps = len(settings.steps)
+    first = world.rollout is None or world.rollout.stable_hash is None
+    plan.set(
+        eval_reports=ReportRefs(offline=names[0], prerelease=names[1]),
+        eval_run_ids=run_ids,
+        baseline=BaselineStatus(
+            release=baseline.release,
+            eval_reports=ReportRefs(
+                offline=_name(baseline.reports.get(Stage.OFFLINE)),
+                prerelease=_name(baseline.reports.get(Stage.PRERELEASE)),
+            ),
+        ),
+        rollout=RolloutStatus(name=rollouts.rollout_name_of(release.spec.agent)),
+        canary=settings,
+        confidence=world.policy.spec.decision.confidence,
+        step_started_at=None,
+        analysis=None,
+        metrics_failures=0,
+    )
+    if first:
+        message = (
+            f"first release of agent {release.spec.agent}: deployed at once, as there is no "
+            "stable version to compare a canary with"
+        )
+        plan.set(
+            phase=Phase.PROMOTING,
+            step=steps,
+            weight=100,
+            progress=progress(steps, steps, 100),
+            reason="FirstRelease",
+            message=message,
+        )
+    else:
+        weight = settings.steps[0].weight
+        message = f"canary started: step 1/{steps} at {weight}% of traffic"
+        plan.set(
+            phase=Phase.CANARY,
+            step=1,
+            weight=weight,
+            progress=progress(1, steps, weight),
+            reason="CanaryStarted",
+            message=message,
+        )
+    plan.event("CanaryStarted", message)
+    plan.effect(Effect.CREATE_ROLLOUT if world.rollout is None else Effect.UPDATE_ROLLOUT)
+
+
+def _name(report: EvalReport | None) -> str | None:
+    return None if report is None else report.metadata.name
+
+
+# -- canary ------------------------------------------------------------------------------
+
+
+def _canary(release: AgentRelease, world: World, plan: Plan) -> None:
+    status = plan.status
+    settings = status.canary
+    rollout = world.rollout
+    assert settings is not None
+    assert status.step is not None
+    if rollout is None:
+        plan.effect(Effect.CREATE_ROLLOUT)  # status was written, the create was not
+        return
+    if rollout.release != release.metadata.name:
+        plan.effect(Effect.UPDATE_ROLLOUT)
+        return
+    if not rollout.caught_up:
+        return
+    if rollout.aborted:
+        _rollback(
+            plan,
+            ReasonCode.MANUAL_ABORT,
+            "the Rollout was aborted outside the operator",
+        )
+        return
+    if rollout.phase == "Degraded":
+        _rollback(
+            plan,
+            ReasonCode.ROLLOUT_DEGRADED,
+            f"the Rollout is Degraded: {rollout.message}",
+        )
+        return
+    steps = len(settings.steps)
+    if status.phase is Phase.PROMOTING:
+        if rollout.healthy_on_current:
+            _promoted(release, world, plan)
+        elif steps > 1 and rollout.paused_at(rollouts.pause_index(steps - 1)):
+            plan.effect(Effect.PROMOTE_STEP, expected_index=rollouts.pause_index(steps - 1))
+        return
+    step = status.step
+    if step > 1 and rollout.paused_at(rollouts.pause_index(step - 1)):
+        # status moved on but the promotion did not reach the Rollout: apply it again
+        plan.effect(Effect.PROMOTE_STEP, expected_index=rollouts.pause_index(step - 1))
+        return
+    if not rollout.paused_at(rollouts.pause_index(step)):
+        return  # still shifting traffic to this step's weight
+    if status.step_started_at is None:
+        plan.set(
+            step_started_at=world.now,
+            rollout=RolloutStatus(
+                name=rollouts.rollout_name_of(release.spec.agent),
+                canary_revision=rollout.current_hash,
+                stable_revision=rollout.stable_hash,
+            ),
+            reason="Baking",
+            message=f"step {step}/{steps}: {status.weight}% of traffic on revision "
+            f"{rollout.current_hash}, baking {settings.steps[step - 1].bake or '30m'}",
+        )
+        return
+    request = world.request
+    if request is not None and request.action == "promote":
+        _record(plan, world, f"step {step}", "promoted one step")
+        _promote(release, world, plan, f"promoted by a person: {request.reason}")
+        return
+    if request is not None and request.action == "approve":
+        _record(plan, world, f"step {step}", f"step {step} may promote even if undecided")
+    if world.outcome is not None and world.outcome.step == step:
+        _apply_outcome(release, world, plan, world.outcome, settings)
+
+
+def _apply_outcome(
+    release: AgentRelease,
+    world: World,
+    plan: Plan,
+    outcome: AnalysisOutcome,
+    settings: CanaryPolicy,
+) -> None:
+    step = plan.status.step
+    assert step is not None
+    if outcome.analysis is None or outcome.decision is None:
+        failures = plan.status.metrics_failures + 1
+        message = f"guardrail metrics unavailable ({failures} in a row): {outcome.error}"
+        plan.set(metrics_failures=failures)
+        if failures < settings.metrics_unavailable.after:
+            return
+        if settings.metrics_unavailable.action is Action.ROLLBACK:
+            _rollback(plan, ReasonCode.METRICS_UNAVAILABLE, message)
+            return
+        if plan.status.reason != ReasonCode.METRICS_UNAVAILABLE.value:
+            plan.event("MetricsUnavailable", message + "; holding the step", warning=True)
+        plan.set(reason=ReasonCode.METRICS_UNAVAILABLE.value, message=message)
+        plan.condition("CanaryHealthy", None, ReasonCode.METRICS_UNAVAILABLE.value, message)
+        return
+    decision = outcome.decision
+    plan.set(analysis=outcome.analysis, metrics_failures=0)
+    if decision.verdict is Verdict.ROLLBACK:
+        _rollback(
+            plan,
+            decision.reason or ReasonCode.GUARDRAIL_BREACHED,
+            decision.message,
+            decision,
+        )
+    elif decision.verdict is Verdict.PROMOTE:
+        _promote(release, world, plan, decision.message)
+    elif decision.verdict is Verdict.HOLD:
+        if _approved(plan.status, f"step {step}"):
+            _promote(
+                release, world, plan, f"approved by a person although undecided: {decision.message}"
+            )
+            return
+        reason = (decision.reason or ReasonCode.INSUFFICIENT_EVIDENCE).value
+        if plan.status.reason != reason:
+            plan.event(
+                "Holding",
+                f"step {step} bake is over but undecided: {decision.message}",
+                warning=True,
+            )
+        plan.set(reason=reason, message=f"holding step {step}: {decision.message}")
+        plan.condition("CanaryHealthy", None, reason, decision.message)
+    else:
+        results = outcome.analysis.guardrails
+        passing = sum(r.result is Result.PASS for r in results)
+        message = f"step {step}: {passing}/{len(results)} guardrails pass so far, none breached"
+        plan.set(reason="Baking", message=message)
+        plan.condition("CanaryHealthy", True, "NoBreach", message)
+
+
+def _promote(release: AgentRelease, world: World, plan: Plan, why: str) -> None:
+    status = plan.status
+    settings = status.canary
+    assert settings is not None
+    assert status.step is not None
+    step, steps = status.step, len(settings.steps)
+    nxt = step + 1
+    weight = settings.steps[nxt - 1].weight
+    plan.set(
+        phase=Phase.PROMOTING if nxt == steps else Phase.CANARY,
+        step=nxt,
+        weight=weight,
+        progress=progress(nxt, steps, weight),
+        step_started_at=None,
+        reason="StepPromoted",
+        message=f"promoted to step {nxt}/{steps} ({weight}%): {why}",
+    )
+    plan.condition("CanaryHealthy", True, "StepPromoted", why)
+    plan.event(
+        "StepPromoted", f"step {step}/{steps} ({status.weight}%) → {nxt}/{steps} ({weight}%): {why}"
+    )
+    plan.effect(Effect.PROMOTE_STEP, expected_index=rollouts.pause_index(step))
+
+
+def _promoted(release: AgentRelease, world: World, plan: Plan) -> None:
+    runs = ", ".join(plan.status.eval_run_ids)
+    message = (
+        f"{release.spec.agent} runs {release.spec.candidate.describe()} at 100%; eval runs {runs}"
+    )
+    plan.set(
+        phase=Phase.PROMOTED,
+        promoted_at=world.now,
+        reason="Promoted",
+        message=message,
+    )
+    plan.condition("Promoted", True, "Promoted", message)
+    plan.event("Promoted", message)
+    plan.effect(
+        Effect.ANNOTATE_ROLLOUT,
+        annotations={
+            rollouts.ANNOTATION_EVAL_RUNS: ",".join(plan.status.eval_run_ids),
+            rollouts.ANNOTATION_RELEASE: release.metadata.name,
+        },
+    )
+
+
+def _rollback(
+    plan: Plan, reason: ReasonCode, message: str, decision: StepDecision | None = None
+) -> None:
+    status = plan.status
+    trigger = decision.trigger if decision is not None else None
+    deployed = status.phase in (Phase.CANARY, Phase.PROMOTING)
+    record = RollbackRecord(
+        reason=reason,
+        metric=trigger.metric if trigger else None,
+        observed=trigger.observed if trigger else None,
+        baseline=trigger.stable if trigger else None,
+        threshold=trigger.threshold if trigger else None,
+        samples=trigger.canary_samples if trigger else None,
+        step=status.step if deployed else None,
+        weight=status.weight if deployed else None,
+        time=plan.now,
+        revision=status.rollout.canary_revision if status.rollout else None,
+        message=message,
+    )
+    plan.set(phase=Phase.ROLLED_BACK, reason=reason.value, message=message, rollback=record)
+    plan.condition("CanaryHealthy", False, reason.value, message)
+    plan.condition("RolledBack", True, reason.value, message)
+    if reason in (ReasonCode.GUARDRAIL_BREACHED, ReasonCode.POLICY_VIOLATION):
+        plan.event("GuardrailBreached", message, warning=True)
+    plan.event("RolledBack", f"{reason.value}: {message}", warning=True)
+    if deployed:
+        plan.effect(Effect.ABORT_ROLLOUT)
+        plan.effect(Effect.ANNOTATE_ROLLOUT, annotations=_rollback_annotation(record))

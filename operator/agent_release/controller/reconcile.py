@@ -1,0 +1,372 @@
+"""Reconciling one AgentRelease: observe, decide (machine), write status, act, tell.
+
+Status is written before effects are applied, with the resourceVersion it was read
+at, so two writers (a kopf handler and the analysis loop) never overwrite each other:
+the loser gets a 409, reads again and decides again. Effects are then applied and
+re-derived on every later reconcile, so a crash between the two steps is harmless.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..adapters.kube import (
+    AGENTRELEASES,
+    EVALREPORTS,
+    EVENTS,
+    RELEASEPOLICIES,
+    ROLLOUTS,
+    AlreadyExists,
+    ApiError,
+    Kube,
+)
+from ..api.evalreport import EvalReport
+from ..api.policy import ReleasePolicy
+from ..api.release import AgentRelease, Phase
+from ..api.types import Stage
+from ..manifests import validation_message
+from . import rollouts
+from .machine import (
+    STAGES,
+    AnalysisOutcome,
+    Baseline,
+    Effect,
+    Plan,
+    ReportLookup,
+    Request,
+    World,
+    decide,
+)
+from .observability import logger, release_fields
+from .runtime import Runtime
+
+REQUEST_ANNOTATION = "agentrelease.dev/request"
+_GATE_PHASES = (Phase.PENDING, Phase.GATING, Phase.BLOCKED)
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+async def reconcile(
+    rt: Runtime, namespace: str, name: str, outcome: AnalysisOutcome | None = None
+) -> AgentRelease | None:
+    """Bring one release one decision further. Safe to call at any time, any number of times."""
+    async with rt.locks[(namespace, name)]:
+        started = time.perf_counter()
+        try:
+            for _ in range(5):
+                body = await rt.kube.get(AGENTRELEASES, namespace, name)
+                if body is None:
+                    return None
+                try:
+                    release = AgentRelease.model_validate(body)
+                except ValidationError as error:
+                    await _fail(rt, body, f"invalid AgentRelease: {validation_message(error)}")
+                    return None
+                world = await observe(rt, release, outcome)
+                plan = decide(release, world)
+                try:
+                    await _write_status(rt, release, plan)
+                except ApiError as error:
+                    if error.status == 409:
+                        continue  # written meanwhile by someone else: decide again on fresh data
+                    raise
+                done = release.model_copy(update={"status": plan.status})
+                await _apply(rt, done, plan)
+                await _tell(rt, done, plan)
+                return done
+            return None
+        finally:
+            rt.metrics.reconcile_latency.observe(time.perf_counter() - started)
+
+
+# -- observing ---------------------------------------------------------------------------
+
+
+async def observe(rt: Runtime, release: AgentRelease, outcome: AnalysisOutcome | None) -> World:
+    kube, spec = rt.kube, release.spec
+    namespace = release.metadata.namespace or kube.default_namespace
+    phase = release.status.phase if release.status else Phase.PENDING
+    gating = phase in _GATE_PHASES
+    policy = await _policy(kube, spec.policy) if gating or release.status is None else None
+    reports: dict[Stage, ReportLookup] = {}
+    baseline = Baseline(release=None, reports={})
+    if gating:
+        listed = await kube.list(EVALREPORTS, namespace)
+        for stage, _ in STAGES:
+            reports[stage] = _find_report(release, stage, listed)
+        baseline = await _baseline(kube, release, listed)
+    body = await kube.get(ROLLOUTS, namespace, rollouts.rollout_name_of(spec.agent))
+    rollout = rollouts.view(body) if body is not None else None
+    rival = await _rival(kube, release, rollout.release if rollout else None)
+    return World(
+        now=now(),
+        policy=policy,
+        reports=reports,
+        baseline=baseline,
+        rollout=rollout,
+        rival=rival,
+        request=_request(release),
+        outcome=outcome,
+    )
+
+
+async def _policy(kube: Kube, name: str) -> ReleasePolicy | None:
+    body = await kube.get(RELEASEPOLICIES, None, name)
+    if body is None:
+        return None
+    try:
+        return ReleasePolicy.model_validate(body)
+    except ValidationError:
+        return None  # the API server validated it; a newer schema than ours: treat as absent
+
+
+def _parse_report(body: dict[str, Any]) -> ReportLookup:
+    name = body.get("metadata", {}).get("name", "?")
+    try:
+        return ReportLookup(report=EvalReport.model_validate(body))
+    except ValidationError as error:
+        return ReportLookup(missing=name, invalid=validation_message(error))
+
+
+def _find_report(release: AgentRelease, stage: Stage, listed: list[dict[str, Any]]) -> ReportLookup:
+    """The named report of a stage, or the newest of the agent's reports that evaluated
+    this very candidate (model, runtime and, when the release names them, tools)."""
+    named = (
+        getattr(release.spec.eval_reports, stage.value, None) if release.spec.eval_reports else None
+    )
+    if named is not None:
+        body = next((b for b in listed if b["metadata"]["name"] == named), None)
+        if body is None:
+            return ReportLookup(missing=f"EvalReport {named} does not exist (yet)")
+        return _parse_report(body)
+    wanted = release.spec.candidate
+    matches = []
+    for body in listed:
+        found = _parse_report(body)
+        report = found.report
+        if (
+            report is None
+            or report.spec.agent != release.spec.agent
+            or report.spec.stage is not stage
+        ):
+            continue
+        candidate = report.spec.candidate
+        if (candidate.model, candidate.runtime) != (wanted.model, wanted.runtime):
+            continue
+        if wanted.tools and candidate.tools != wanted.tools:
+            continue
+        matches.append(report)
+    if not matches:
+        return ReportLookup(
+            missing=f"none for agent {release.spec.agent} and {wanted.describe()} (yet)"
+        )
+    newest = max(matches, key=lambda r: (r.metadata.creation_timestamp or now(), r.metadata.name))
+    return ReportLookup(report=newest)
+
+
+async def _baseline(kube: Kube, release: AgentRelease, listed: list[dict[str, Any]]) -> Baseline:
+    """Named baseline reports, else those of the agent's last promoted release."""
+    refs = release.spec.baseline.eval_reports if release.spec.baseline else None
+    source: str | None = None
+    if refs is None:
+        namespace = release.metadata.namespace or kube.default_namespace
+        promoted = []
+        for body in await kube.list(AGENTRELEASES, namespace):
+            other = body.get("status") or {}
+            same_agent = body.get("spec", {}).get("agent") == release.spec.agent
+            if (
+                same_agent
+                and other.get("phase") == Phase.PROMOTED.value
+                and body["metadata"]["name"] != release.metadata.name
+            ):
+                promoted.append(body)
+        if not promoted:
+            return Baseline(release=None, reports={})
+        last = max(
+            promoted, key=lambda b: (b["status"].get("promotedAt") or "", b["metadata"]["name"])
+        )
+        source = last["metadata"]["name"]
+        used = last["status"].get("evalReports") or {}
+        names = {Stage.OFFLINE: used.get("offline"), Stage.PRERELEASE: used.get("prerelease")}
+    else:
+        names = {Stage.OFFLINE: refs.offline, Stage.PRERELEASE: refs.prerelease}
+    reports = {}
+    for stage, name in names.items():
+        match = next((b for b in listed if b["metadata"]["name"] == name), None) if name else None
+        found = _parse_report(match) if match is not None else None
+        if found is not None and found.report is not None:
+            reports[stage] = found.report
+    return Baseline(release=source, reports=reports)
+
+
+async def _rival(kube: Kube, release: AgentRelease, driver: str | None) -> str | None:
+    """The newer release of the agent that drives its Rollout now, if any."""
+    if driver is None or driver == release.metadata.name:
+        return None
+    body = await kube.get(AGENTRELEASES, release.metadata.namespace, driver)
+    if body is None:
+        return None
+    theirs = (body["metadata"].get("creationTimestamp") or "", driver)
+    created = release.metadata.creation_timestamp
+    ours = (created.strftime("%Y-%m-%dT%H:%M:%SZ") if created else "", release.metadata.name)
+    return driver if theirs > ours else None
+
+
+def _request(release: AgentRelease) -> Request | None:
+    raw = release.metadata.annotations.get(REQUEST_ANNOTATION)
+    if not raw:
+        return None
+    try:
+        data = json.loads(raw)
+        request = Request(
+            id=str(data["id"]),
+            action=data["action"],
+            reason=str(data.get("reason") or "no reason given"),
+            by=data.get("by"),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+    if request.action not in ("promote", "abort", "approve"):
+        return None
+    done = release.status.actions if release.status else []
+    return None if any(a.id == request.id for a in done) else request
+
+
+# -- writing -----------------------------------------------------------------------------
+
+
+async def _write_status(rt: Runtime, release: AgentRelease, plan: Plan) -> None:
+    before = release.status.wire() if release.status else {}
+    after = plan.status.wire()
+    if before == after:
+        return
+    patch = {k: v for k, v in after.items() if before.get(k) != v}
+    patch.update({k: None for k in before if k not in after})  # merge patch: null deletes
+    body = {"metadata": {"resourceVersion": release.metadata.resource_version}, "status": patch}
+    await rt.kube.patch(
+        AGENTRELEASES, release.metadata.namespace, release.metadata.name, body, status=True
+    )
+
+
+async def _fail(rt: Runtime, body: dict[str, Any], message: str) -> None:
+    meta = body["metadata"]
+    await rt.kube.patch(
+        AGENTRELEASES,
+        meta.get("namespace"),
+        meta["name"],
+        {"status": {"phase": Phase.FAILED.value, "reason": "Invalid", "message": message}},
+        status=True,
+    )
+
+
+async def _apply(rt: Runtime, release: AgentRelease, plan: Plan) -> None:
+    namespace = release.metadata.namespace or rt.kube.default_namespace
+    name = rollouts.rollout_name_of(release.spec.agent)
+    status = plan.status
+    for effect, details in plan.effects:
+        if effect in (Effect.CREATE_ROLLOUT, Effect.UPDATE_ROLLOUT):
+            assert status.canary is not None
+            steps, runs = status.canary.steps, status.eval_run_ids
+            if effect is Effect.CREATE_ROLLOUT:
+                try:
+                    await rt.kube.create(
+                        ROLLOUTS, namespace, rollouts.manifest(release, steps, runs)
+                    )
+                    continue
+                except AlreadyExists:
+                    pass
+            current = await rt.kube.get(ROLLOUTS, namespace, name)
+            if current is None:
+                continue  # deleted meanwhile: the next reconcile creates it
+            ops = rollouts.takeover(release, steps, runs, current)
+            await rt.kube.json_patch(ROLLOUTS, namespace, name, ops)
+        elif effect is Effect.PROMOTE_STEP:
+            await _promote_step(rt.kube, namespace, name, details["expected_index"])
+        elif effect is Effect.ABORT_ROLLOUT:
+            await rt.kube.patch(ROLLOUTS, namespace, name, rollouts.ABORT, status=True)
+        elif effect is Effect.ANNOTATE_ROLLOUT:
+            await rt.kube.patch(
+                ROLLOUTS, namespace, name, {"metadata": {"annotations": details["annotations"]}}
+            )
+
+
+async def _promote_step(kube: Kube, namespace: str, name: str, expected_index: int) -> None:
+    """Clear the pause only if the Rollout is still paused where status says: exactly once.
+
+    The patch carries the resourceVersion it was checked at, so a Rollout that moved
+    in between is not promoted a second time (409, and the next reconcile sees why).
+    """
+    body = await kube.get(ROLLOUTS, namespace, name)
+    if body is None or not rollouts.view(body).paused_at(expected_index):
+        return
+    patch = {
+        **rollouts.PROMOTE_STEP,
+        "metadata": {"resourceVersion": body["metadata"]["resourceVersion"]},
+    }
+    try:
+        await kube.patch(ROLLOUTS, namespace, name, patch, status=True)
+    except ApiError as error:
+        if error.status != 409:
+            raise
+
+
+async def _tell(rt: Runtime, release: AgentRelease, plan: Plan) -> None:
+    log = logger(**release_fields(release))
+    for event in plan.events:
+        log.info(
+            "decision", event=event.reason, message=event.message, phase=plan.status.phase.value
+        )
+        await post_event(rt.kube, release, event.reason, event.message, warning=event.warning)
+    if plan.status.phase is Phase.ROLLED_BACK and any(
+        e.reason == "RolledBack" for e in plan.events
+    ):
+        rt.metrics.rollbacks.labels(reason=plan.status.reason or "").inc()
+
+
+async def post_event(
+    kube: Kube, release: AgentRelease, reason: str, message: str, *, warning: bool = False
+) -> None:
+    await post_event_on(kube, release.wire(), reason, message, warning=warning)
+
+
+async def post_event_on(
+    kube: Kube, body: Mapping[str, Any], reason: str, message: str, *, warning: bool = False
+) -> None:
+    """A core/v1 Event about an object, as `kubectl describe` shows them.
+
+    A failure to post is logged, never raised: an Event is a courtesy, the decision
+    it reports is already in status.
+    """
+    meta = body.get("metadata") or {}
+    namespace = meta.get("namespace") or kube.default_namespace
+    stamp = now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    event = {
+        "metadata": {"generateName": f"{meta.get('name')}.", "namespace": namespace},
+        "involvedObject": {
+            "apiVersion": body.get("apiVersion"),
+            "kind": body.get("kind"),
+            "name": meta.get("name"),
+            "namespace": namespace,
+            "uid": meta.get("uid"),
+        },
+        "reason": reason,
+        "message": message[:1024],
+        "type": "Warning" if warning else "Normal",
+        "source": {"component": "agent-release-operator"},
+        "reportingComponent": "agent-release-operator",
+        "firstTimestamp": stamp,
+        "lastTimestamp": stamp,
+        "count": 1,
+    }
+    try:
+        await kube.create(EVENTS, namespace, event)
+    except ApiError as error:
+        logger(object=meta.get("name")).warning("event not posted", error=str(error))

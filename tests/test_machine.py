@@ -1,0 +1,425 @@
+"""The release state machine, without a cluster: every transition and its effects,
+and the crash-replay cases that make it safe to kill the operator at any line."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from agent_release.api.evalreport import EvalReport
+from agent_release.api.outcomes import ReasonCode, Result
+from agent_release.api.policy import ReleasePolicy
+from agent_release.api.release import AgentRelease, Analysis, GuardrailResult, Phase
+from agent_release.api.types import Stage
+from agent_release.canary.guardrails import StepDecision, Verdict
+from agent_release.controller.machine import (
+    AnalysisOutcome,
+    Baseline,
+    Effect,
+    Plan,
+    ReportLookup,
+    Request,
+    World,
+    decide,
+)
+from agent_release.controller.rollouts import RolloutView
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+CANDIDATE = {"model": "acme-llm-2026-11", "runtime": "1.8.2"}
+
+
+def release(**status: Any) -> AgentRelease:
+    body: dict[str, Any] = {
+        "apiVersion": "agentrelease.dev/v1alpha1",
+        "kind": "AgentRelease",
+        "metadata": {"name": "rel-2", "namespace": "agents", "uid": "u2", "generation": 1},
+        "spec": {
+            "agent": "support-agent",
+            "candidate": {**CANDIDATE, "image": "registry/agent:1.8.2"},
+            "policy": "prod",
+            "rollout": {"replicas": 20, "template": {"spec": {"containers": [{"name": "a"}]}}},
+        },
+    }
+    if status:
+        body["status"] = status
+    return AgentRelease.model_validate(body)
+
+
+def policy(**canary: Any) -> ReleasePolicy:
+    return ReleasePolicy.model_validate(
+        {
+            "apiVersion": "agentrelease.dev/v1alpha1",
+            "kind": "ReleasePolicy",
+            "metadata": {"name": "prod"},
+            "spec": {
+                "environment": "prod",
+                "decision": {"mode": "point"},
+                "offline": {"requiredCapabilities": ["code"], "floors": {"code": 0.4}},
+                "canary": {
+                    "steps": [
+                        {"weight": 5, "bake": "2m"},
+                        {"weight": 50, "bake": "2m"},
+                        {"weight": 100},
+                    ],
+                    **canary,
+                },
+            },
+        }
+    )
+
+
+def report(stage: str, passed: int = 300, model: str = CANDIDATE["model"]) -> EvalReport:
+    return EvalReport.model_validate(
+        {
+            "apiVersion": "agentrelease.dev/v1alpha1",
+            "kind": "EvalReport",
+            "metadata": {"name": f"r-{stage}", "namespace": "agents"},
+            "spec": {
+                "agent": "support-agent",
+                "stage": stage,
+                "runId": f"run-{stage}",
+                "candidate": {"model": model, "runtime": "1.8.2"},
+                "suite": {"name": "s", "datasetVersion": "1", "harnessVersion": "1"},
+                "slices": [
+                    {
+                        "name": "swe",
+                        "capability": "code",
+                        "seeds": [{"seed": 1, "tasks": 500, "passed": passed}],
+                    }
+                ],
+            },
+        }
+    )
+
+
+def rollout(
+    *,
+    index: int | None = None,
+    paused: bool = False,
+    owner: str | None = "rel-2",
+    stable: str | None = "aaa",
+    current: str | None = "bbb",
+    phase: str = "Paused",
+    aborted: bool = False,
+) -> RolloutView:
+    return RolloutView(
+        release=owner,
+        owner_uid="u2",
+        generation=3,
+        observed_generation=3,
+        step_index=index,
+        paused=paused,
+        aborted=aborted,
+        phase=phase,
+        message="",
+        stable_hash=stable,
+        current_hash=current,
+        replicas=20,
+        ready=20,
+        updated=1,
+    )
+
+
+def world(**changes: Any) -> World:
+    base: dict[str, Any] = {
+        "now": NOW,
+        "policy": policy(),
+        "reports": {
+            Stage.OFFLINE: ReportLookup(report=report("offline")),
+            Stage.PRERELEASE: ReportLookup(report=report("prerelease")),
+        },
+        "baseline": Baseline(release=None, reports={}),
+        "rollout": rollout(owner="rel-1", stable="aaa", current="aaa", phase="Healthy"),
+    }
+    return World(**{**base, **changes})
+
+
+def effects(plan: Plan) -> list[Effect]:
+    return [kind for kind, _ in plan.effects]
+
+
+def events(plan: Plan) -> list[str]:
+    return [e.reason for e in plan.events]
+
+
+def canary_status(step: int = 1, started: datetime | None = NOW, **more: Any) -> dict[str, Any]:
+    settings = policy().spec.canary.wire()
+    weights = [s["weight"] for s in settings["steps"]]
+    status: dict[str, Any] = {
+        "phase": "Canary",
+        "step": step,
+        "weight": weights[step - 1],
+        "canary": settings,
+        "confidence": 0.95,
+        "evalRunIds": ["run-offline", "run-prerelease"],
+        "rollout": {"name": "support-agent", "canaryRevision": "bbb", "stableRevision": "aaa"},
+        **more,
+    }
+    if started is not None:
+        status["stepStartedAt"] = started.isoformat()
+    return status
+
+
+def outcome(verdict: Verdict, step: int = 1, reason: ReasonCode | None = None) -> AnalysisOutcome:
+    trigger = GuardrailResult(
+        metric="human_intervention_rate",
+        result=Result.FAIL if verdict is Verdict.ROLLBACK else Result.PASS,
+        canary=0.06,
+        stable=0.01,
+        observed=0.05,
+        threshold=0.005,
+        canary_samples=1000,
+        stable_samples=10000,
+        message="human_intervention_rate: canary 6.00% vs stable 1.00%",
+    )
+    analysis = Analysis(
+        time=NOW,
+        step=step,
+        weight=5,
+        window_start=NOW - timedelta(minutes=1),
+        look=1,
+        result=trigger.result,
+        guardrails=[trigger],
+    )
+    decision = StepDecision(
+        verdict, reason, trigger if verdict is not Verdict.PROMOTE else None, trigger.message
+    )
+    return AnalysisOutcome(step=step, analysis=analysis, decision=decision)
+
+
+# -- gates -------------------------------------------------------------------------------
+
+
+def test_missing_reports_wait_in_gating_without_blocking() -> None:
+    plan = decide(release(), world(reports={s: ReportLookup(missing="none yet") for s in Stage}))
+    assert plan.status.phase is Phase.GATING
+    assert plan.status.reason == "ReportMissing"
+    assert plan.effects == []
+    assert "GateBlocked" not in events(plan)
+
+
+def test_a_failing_offline_gate_blocks_and_creates_no_rollout() -> None:
+    low = world(
+        reports={
+            Stage.OFFLINE: ReportLookup(report=report("offline", passed=100)),
+            Stage.PRERELEASE: ReportLookup(report=report("prerelease")),
+        }
+    )
+    plan = decide(release(), low)
+    assert plan.status.phase is Phase.BLOCKED
+    assert plan.status.reason == "SliceBelowFloor"
+    assert plan.effects == []
+    assert events(plan) == ["GateBlocked"]
+    offline = next(c for c in plan.status.conditions if c.type == "OfflineGatePassed")
+    assert (offline.status.value, offline.reason) == ("False", "SliceBelowFloor")
+    assert "pass rate" in offline.message
+    # the same decision again: no duplicate Event
+    again = decide(release(**plan.status.wire()), low)
+    assert events(again) == []
+    # a better report arrives: the blocked release goes on
+    fixed = decide(release(**plan.status.wire()), world())
+    assert fixed.status.phase is Phase.CANARY
+
+
+def test_candidate_mismatch_blocks() -> None:
+    other = world(
+        reports={
+            Stage.OFFLINE: ReportLookup(report=report("offline", model="other")),
+            Stage.PRERELEASE: ReportLookup(report=report("prerelease")),
+        }
+    )
+    plan = decide(release(), other)
+    assert (plan.status.phase, plan.status.reason) == (Phase.BLOCKED, "CandidateMismatch")
+
+
+def test_passing_gates_start_the_canary_on_the_existing_rollout() -> None:
+    plan = decide(release(), world())
+    assert plan.status.phase is Phase.CANARY
+    assert (plan.status.step, plan.status.weight, plan.status.progress) == (1, 5, "1/3 5%")
+    assert plan.status.eval_run_ids == ["run-offline", "run-prerelease"]
+    assert effects(plan) == [Effect.UPDATE_ROLLOUT]
+    assert events(plan) == ["GatePassed", "GatePassed", "CanaryStarted"]
+    assert plan.status.canary is not None
+    assert [s.weight for s in plan.status.canary.steps] == [5, 50, 100]
+
+
+def test_first_release_of_an_agent_is_deployed_at_once() -> None:
+    plan = decide(release(), world(rollout=None))
+    assert (plan.status.phase, plan.status.reason) == (Phase.PROMOTING, "FirstRelease")
+    assert effects(plan) == [Effect.CREATE_ROLLOUT]
+
+
+def test_missing_policy_waits() -> None:
+    plan = decide(release(), world(policy=None))
+    assert (plan.status.phase, plan.status.reason) == (Phase.GATING, "PolicyMissing")
+
+
+# -- canary ------------------------------------------------------------------------------
+
+
+def test_a_step_starts_baking_when_the_rollout_pauses_there() -> None:
+    plan = decide(
+        release(**canary_status(started=None)), world(rollout=rollout(index=1, paused=True))
+    )
+    assert plan.status.step_started_at == NOW
+    assert plan.status.rollout is not None
+    assert plan.status.rollout.canary_revision == "bbb"
+    still_moving = decide(
+        release(**canary_status(started=None)),
+        world(rollout=rollout(index=0, paused=False, phase="Progressing")),
+    )
+    assert still_moving.status.step_started_at is None
+
+
+def test_promotion_moves_status_first_and_promotes_from_the_expected_pause() -> None:
+    baking = world(rollout=rollout(index=1, paused=True), outcome=outcome(Verdict.PROMOTE))
+    plan = decide(release(**canary_status()), baking)
+    assert (plan.status.step, plan.status.weight, plan.status.step_started_at) == (2, 50, None)
+    assert plan.effects == [(Effect.PROMOTE_STEP, {"expected_index": 1})]
+    assert "StepPromoted" in events(plan)
+
+
+def test_a_promotion_lost_to_a_crash_is_applied_again_never_twice() -> None:
+    promoted = canary_status(step=2, started=None)
+    # status says step 2, the Rollout still waits at step 1's pause: promote again
+    replay = decide(release(**promoted), world(rollout=rollout(index=1, paused=True)))
+    assert replay.effects == [(Effect.PROMOTE_STEP, {"expected_index": 1})]
+    # the Rollout already reached step 2's pause: nothing more to promote
+    reached = decide(release(**promoted), world(rollout=rollout(index=3, paused=True)))
+    assert Effect.PROMOTE_STEP not in effects(reached)
+    assert reached.status.step_started_at == NOW
+
+
+def test_an_analysis_of_another_step_is_ignored() -> None:
+    stale = world(rollout=rollout(index=3, paused=True), outcome=outcome(Verdict.PROMOTE, step=1))
+    plan = decide(release(**canary_status(step=2)), stale)
+    assert plan.status.step == 2
+    assert plan.effects == []
+
+
+def test_last_pause_promotes_to_full_rollout_then_promoted() -> None:
+    at_last = world(rollout=rollout(index=3, paused=True), outcome=outcome(Verdict.PROMOTE, step=2))
+    plan = decide(release(**canary_status(step=2)), at_last)
+    assert (plan.status.phase, plan.status.step, plan.status.weight) == (Phase.PROMOTING, 3, 100)
+    assert plan.effects == [(Effect.PROMOTE_STEP, {"expected_index": 3})]
+    healthy = world(rollout=rollout(index=4, stable="bbb", current="bbb", phase="Healthy"))
+    done = decide(release(**plan.status.wire()), healthy)
+    assert done.status.phase is Phase.PROMOTED
+    assert done.status.promoted_at == NOW
+    assert effects(done) == [Effect.ANNOTATE_ROLLOUT]
+    annotations = done.effects[0][1]["annotations"]
+    assert annotations["agentrelease.dev/eval-run-ids"] == "run-offline,run-prerelease"
+
+
+def test_a_breach_rolls_back_with_a_machine_readable_record() -> None:
+    breach = world(
+        rollout=rollout(index=1, paused=True),
+        outcome=outcome(Verdict.ROLLBACK, reason=ReasonCode.GUARDRAIL_BREACHED),
+    )
+    plan = decide(release(**canary_status()), breach)
+    assert (plan.status.phase, plan.status.reason) == (Phase.ROLLED_BACK, "GuardrailBreached")
+    record = plan.status.rollback
+    assert record is not None
+    assert (record.metric, record.observed, record.baseline, record.threshold) == (
+        "human_intervention_rate",
+        0.05,
+        0.01,
+        0.005,
+    )
+    assert (record.samples, record.step, record.weight, record.revision) == (1000, 1, 5, "bbb")
+    assert effects(plan) == [Effect.ABORT_ROLLOUT, Effect.ANNOTATE_ROLLOUT]
+    assert events(plan) == ["GuardrailBreached", "RolledBack"]
+    rolled = {c.type: c for c in plan.status.conditions}
+    assert rolled["RolledBack"].status.value == "True"
+    assert rolled["CanaryHealthy"].reason == "GuardrailBreached"
+    # killed before the abort reached the Rollout: the final phase aborts it again
+    replay = decide(release(**plan.status.wire()), world(rollout=rollout(index=1, paused=True)))
+    assert effects(replay) == [Effect.ABORT_ROLLOUT, Effect.ANNOTATE_ROLLOUT]
+    aborted = decide(release(**plan.status.wire()), world(rollout=rollout(index=1, aborted=True)))
+    assert aborted.effects == []
+
+
+def test_metrics_unavailable_holds_and_never_promotes() -> None:
+    down = AnalysisOutcome(step=1, analysis=None, decision=None, error="connection refused")
+    status = canary_status()
+    for failures in (1, 2, 3):
+        plan = decide(release(**status), world(rollout=rollout(index=1, paused=True), outcome=down))
+        assert plan.status.metrics_failures == failures
+        assert plan.status.phase is Phase.CANARY
+        assert Effect.PROMOTE_STEP not in effects(plan)
+        status = plan.status.wire()
+    assert plan.status.reason == "MetricsUnavailable"
+    assert "MetricsUnavailable" in events(plan)
+
+
+def test_metrics_unavailable_can_roll_back_when_the_policy_says_so() -> None:
+    down = AnalysisOutcome(step=1, analysis=None, decision=None, error="timeout")
+    settings = policy(metricsUnavailable={"after": 1, "action": "rollback"}).spec.canary.wire()
+    plan = decide(
+        release(**canary_status(canary=settings)),
+        world(rollout=rollout(index=1, paused=True), outcome=down),
+    )
+    assert (plan.status.phase, plan.status.reason) == (Phase.ROLLED_BACK, "MetricsUnavailable")
+
+
+def test_hold_then_a_person_approves() -> None:
+    hold = outcome(Verdict.HOLD, reason=ReasonCode.INSUFFICIENT_TRAFFIC)
+    plan = decide(
+        release(**canary_status()), world(rollout=rollout(index=1, paused=True), outcome=hold)
+    )
+    assert (plan.status.phase, plan.status.reason) == (Phase.CANARY, "InsufficientTraffic")
+    assert "Holding" in events(plan)
+    approve = Request(id="r1", action="approve", reason="traffic is low at night", by="alice")
+    approved = decide(
+        release(**plan.status.wire()),
+        world(rollout=rollout(index=1, paused=True), request=approve, outcome=hold),
+    )
+    assert approved.status.step == 2
+    assert approved.status.actions[-1].by == "alice"
+    assert approved.status.actions[-1].target == "step 1"
+
+
+def test_manual_abort_and_promote() -> None:
+    abort = Request(id="r2", action="abort", reason="customer complaints", by="bob")
+    plan = decide(
+        release(**canary_status()), world(rollout=rollout(index=1, paused=True), request=abort)
+    )
+    assert (plan.status.phase, plan.status.reason) == (Phase.ROLLED_BACK, "ManualAbort")
+    assert Effect.ABORT_ROLLOUT in effects(plan)
+    assert plan.status.actions[-1].outcome == "rolled back"
+    promote = Request(id="r3", action="promote", reason="looks fine", by="bob")
+    pushed = decide(
+        release(**canary_status()), world(rollout=rollout(index=1, paused=True), request=promote)
+    )
+    assert pushed.status.step == 2
+    assert pushed.effects == [(Effect.PROMOTE_STEP, {"expected_index": 1})]
+
+
+def test_a_request_with_nothing_to_do_is_still_answered() -> None:
+    promote = Request(id="r4", action="promote", reason="go", by=None)
+    plan = decide(
+        release(), world(reports={s: ReportLookup(missing="none") for s in Stage}, request=promote)
+    )
+    assert plan.status.actions[-1].outcome == "nothing to promote in phase Gating"
+
+
+def test_a_newer_release_supersedes() -> None:
+    plan = decide(release(**canary_status()), world(rival="rel-3"))
+    assert (plan.status.phase, plan.status.superseded_by) == (Phase.SUPERSEDED, "rel-3")
+    assert plan.effects == []
+
+
+def test_the_rollout_aborted_by_hand_is_a_manual_abort() -> None:
+    plan = decide(
+        release(**canary_status()), world(rollout=rollout(index=1, aborted=True, phase="Degraded"))
+    )
+    assert (plan.status.phase, plan.status.reason) == (Phase.ROLLED_BACK, "ManualAbort")
+
+
+@pytest.mark.parametrize("phase", ["Promoted", "Superseded", "Failed"])
+def test_final_phases_do_nothing(phase: str) -> None:
+    plan = decide(release(phase=phase), world(outcome=outcome(Verdict.ROLLBACK)))
+    assert plan.status.phase.value == phase
+    assert plan.effects == []
