@@ -88,19 +88,46 @@ def login() -> kopf.ConnectionInfo:
 
 
 class Kube:
-    """Async access to the API server. One instance per process; close() at exit."""
+    """Async access to the API server. One instance per process; close() at exit.
+
+    A 401 logs in again once and retries: in-cluster ServiceAccount tokens are rotated
+    by the kubelet, and a client that kept its first token would eventually be refused.
+    """
 
     def __init__(self, info: kopf.ConnectionInfo, timeout: float = 30.0) -> None:
         self.default_namespace = info.default_namespace or "default"
-        self._http = httpx.AsyncClient(
+        self._timeout = timeout
+        self._http = self._client(info)
+
+    def _client(self, info: kopf.ConnectionInfo) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
             base_url=info.server,
             verify=info.as_ssl_context(),
             headers={**info.as_http_headers(), "Accept": "application/json"},
-            timeout=timeout,
+            timeout=self._timeout,
         )
 
     async def close(self) -> None:
         await self._http.aclose()
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        content: str | None,
+        headers: dict[str, str] | None,
+        params: dict[str, str] | None,
+    ) -> httpx.Response:
+        response = await self._http.request(
+            method, path, content=content, headers=headers, params=params
+        )
+        if response.status_code == 401:
+            stale, self._http = self._http, self._client(login())
+            await stale.aclose()
+            response = await self._http.request(
+                method, path, content=content, headers=headers, params=params
+            )
+        return response
 
     async def _call(
         self,
@@ -111,12 +138,12 @@ class Kube:
         params: dict[str, str] | None = None,
     ) -> JSON:
         try:
-            response = await self._http.request(
+            response = await self._send(
                 method,
                 path,
-                content=None if body is None else json.dumps(body),
-                headers={"Content-Type": content_type} if body is not None else None,
-                params=params,
+                None if body is None else json.dumps(body),
+                {"Content-Type": content_type} if body is not None else None,
+                params,
             )
         except httpx.HTTPError as error:
             raise ApiError(0, "Unreachable", f"{method} {path}: {error}") from error

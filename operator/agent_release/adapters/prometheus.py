@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import ssl
 import time
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -23,13 +25,36 @@ class PrometheusUnavailable(Exception):
 
 
 class Prometheus:
-    def __init__(self, url: str, *, ca_file: str | None = None, timeout: float = 10.0) -> None:
+    """TLS is verified (against `ca_file` when given). A bearer token, when the
+    Prometheus needs one, is read from `token_file` at every request, so a rotated
+    token is picked up. Messages name the server without any credentials in its URL."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        ca_file: str | None = None,
+        token_file: str | None = None,
+        timeout: float = 10.0,
+    ) -> None:
         verify: ssl.SSLContext | bool = True
         if ca_file:
             verify = ssl.create_default_context(cafile=ca_file)
-        self.url = url.rstrip("/")
-        self._http = httpx.AsyncClient(base_url=self.url, verify=verify, timeout=timeout)
+        parts = urlsplit(url)
+        host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+        self.url = urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+        self._token_file = token_file
+        self._http = httpx.AsyncClient(base_url=url.rstrip("/"), verify=verify, timeout=timeout)
         self.last_latency = 0.0
+
+    def _headers(self) -> dict[str, str]:
+        if not self._token_file:
+            return {}
+        try:
+            token = Path(self._token_file).read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise PrometheusUnavailable(f"cannot read the Prometheus token: {error}") from None
+        return {"Authorization": f"Bearer {token}"}
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -40,7 +65,9 @@ class Prometheus:
         params = {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}s"}
         began = time.perf_counter()
         try:
-            response = await self._http.post("/api/v1/query_range", data=params)
+            response = await self._http.post(
+                "/api/v1/query_range", data=params, headers=self._headers()
+            )
             body: Any = response.json()
         except (httpx.HTTPError, ValueError) as error:
             raise PrometheusUnavailable(f"{self.url}: {type(error).__name__}: {error}") from error

@@ -37,7 +37,9 @@ class Resource:
     spec: type[BaseModel]
     status: type[BaseModel]
     columns: tuple[tuple[str, str, str], ...]  # name, type, JSONPath
-    category: str = "agentrelease"
+    # Not "agentrelease": a category named like a resource's singular shadows it, and
+    # `kubectl describe agentrelease NAME` would then mean all three kinds.
+    category: str = "agent-release"
 
 
 RESOURCES = (

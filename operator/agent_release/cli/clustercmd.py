@@ -12,10 +12,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import socket
 import sys
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from ..adapters.kube import AGENTRELEASES, SELF_SUBJECT_REVIEWS, ApiError, Kube, login
 from ..api.release import AgentRelease
@@ -64,6 +65,9 @@ def _operator(args: argparse.Namespace) -> int:
     from ..controller import handlers  # noqa: F401, PLC0415 - registers the handlers
 
     kopf.run(
+        # kopf's default identity calls getpass.getuser(), which fails for a numeric uid
+        # with no passwd entry (the container image runs as 65532).
+        identity=cast(Any, f"agent-release-operator@{socket.gethostname()}"),
         standalone=True,
         clusterwide=not args.namespace,
         namespaces=args.namespace,

@@ -124,7 +124,9 @@ async def look_at(rt: Runtime, group: Sequence[Baking], now: float) -> dict[Key,
             answers[key] = await _query(rt, expr, start, now, interval)
     except PrometheusUnavailable as error:
         return {
-            i.key: AnalysisOutcome(step=i.step, analysis=None, decision=None, error=str(error))
+            i.key: AnalysisOutcome(
+                step=i.step, analysis=None, decision=None, error=str(error), taken_at=now
+            )
             for i in group
         }
     return {item.key: _judge(item, answers, now) for item in group}
@@ -186,7 +188,7 @@ def _judge(
         result=combine([r.result for r in results]) if results else Result.PASS,
         guardrails=results,
     )
-    return AnalysisOutcome(step=item.step, analysis=analysis, decision=decision)
+    return AnalysisOutcome(step=item.step, analysis=analysis, decision=decision, taken_at=now)
 
 
 async def tick(rt: Runtime, attempts: dict[Key, float], reconciled: dict[Key, float]) -> None:

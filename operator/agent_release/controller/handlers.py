@@ -42,14 +42,20 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     config = Config.from_env()
     prometheus = None
     if config.prometheus_url:
-        prometheus = Prometheus(config.prometheus_url, ca_file=config.prometheus_ca_file)
+        prometheus = Prometheus(
+            config.prometheus_url,
+            ca_file=config.prometheus_ca_file,
+            token_file=config.prometheus_token_file,
+        )
     rt = Runtime(kube=Kube(login()), prometheus=prometheus, config=config)
     memo["runtime"] = rt
-    start_http_server(config.metrics_port, addr="0.0.0.0", registry=rt.metrics.registry)
+    start_http_server(
+        config.metrics_port, addr=config.metrics_address, registry=rt.metrics.registry
+    )
     memo["loop"] = asyncio.create_task(analysis.run(rt))
     logger().info(
         "operator started",
-        prometheus=config.prometheus_url,
+        prometheus=prometheus.url if prometheus else None,
         metrics_port=config.metrics_port,
         tick_seconds=config.tick_seconds,
     )

@@ -78,6 +78,7 @@ class AnalysisOutcome:
     analysis: Analysis | None  # None when Prometheus could not answer
     decision: StepDecision | None
     error: str | None = None
+    taken_at: float = 0.0  # epoch seconds of the look, for breach-to-abort latency
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,7 +347,7 @@ def _gate_condition(
     if not changed:
         return
     if passed:
-        plan.event("GatePassed", f"{stage.value} gate passed: {report.headline()}")
+        plan.event("GatePassed", report.headline())
     elif report.reasons != [ReasonCode.REPORT_MISSING]:
         plan.event(
             "GateBlocked",

@@ -19,6 +19,7 @@ from ..api.release import AgentRelease
 
 def configure_logging(level: str = "INFO") -> None:
     logging.basicConfig(stream=sys.stderr, level=level, format="%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

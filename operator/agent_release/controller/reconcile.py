@@ -80,7 +80,9 @@ async def reconcile(
                     raise
                 done = release.model_copy(update={"status": plan.status})
                 await _apply(rt, done, plan)
-                await _tell(rt, done, plan)
+                if outcome is not None and (Effect.ABORT_ROLLOUT, {}) in plan.effects:
+                    rt.metrics.breach_to_abort.observe(time.time() - outcome.taken_at)
+                await _tell(rt, release, done, plan)
                 return done
             return None
         finally:
@@ -318,16 +320,26 @@ async def _promote_step(kube: Kube, namespace: str, name: str, expected_index: i
             raise
 
 
-async def _tell(rt: Runtime, release: AgentRelease, plan: Plan) -> None:
-    log = logger(**release_fields(release))
+async def _tell(rt: Runtime, before: AgentRelease, after: AgentRelease, plan: Plan) -> None:
+    """Events and a log line for every decision, and the operator's metrics."""
+    log = logger(**release_fields(after))
     for event in plan.events:
-        log.info(
-            "decision", event=event.reason, message=event.message, phase=plan.status.phase.value
-        )
-        await post_event(rt.kube, release, event.reason, event.message, warning=event.warning)
-    if plan.status.phase is Phase.ROLLED_BACK and any(
-        e.reason == "RolledBack" for e in plan.events
-    ):
+        log.info(event.message, decision=event.reason, phase=plan.status.phase.value)
+        await post_event(rt.kube, after, event.reason, event.message, warning=event.warning)
+    old_gates = before.status.gates if before.status else None
+    for stage, _ in STAGES:
+        new = getattr(plan.status.gates, stage.value) if plan.status.gates else None
+        old = getattr(old_gates, stage.value) if old_gates else None
+        if new is not None and (
+            old is None or (old.decision, old.reasons) != (new.decision, new.reasons)
+        ):
+            reason = new.reasons[0].value if new.reasons else ""
+            rt.metrics.gate_decisions.labels(stage.value, new.decision.value, reason).inc()
+    reasons = {e.reason for e in plan.events}
+    started = before.status.step_started_at if before.status else None
+    if "StepPromoted" in reasons and started is not None:
+        rt.metrics.step_duration.observe((plan.now - started).total_seconds())
+    if "RolledBack" in reasons:
         rt.metrics.rollbacks.labels(reason=plan.status.reason or "").inc()
 
 

@@ -67,7 +67,8 @@ def owner_reference(release: AgentRelease) -> dict[str, Any]:
         "name": release.metadata.name,
         "uid": release.metadata.uid,
         "controller": True,
-        "blockOwnerDeletion": True,
+        # no blockOwnerDeletion: it would need update on agentreleases/finalizers where
+        # OwnerReferencesPermissionEnforcement is on, for no benefit here
     }
 
 

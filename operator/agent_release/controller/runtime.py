@@ -25,6 +25,8 @@ Key = tuple[str, str]  # namespace, name
 class Config:
     prometheus_url: str | None
     prometheus_ca_file: str | None
+    prometheus_token_file: str | None
+    metrics_address: str
     metrics_port: int
     reconcile_seconds: float  # how often a release not in a final phase is looked at
     tick_seconds: float  # how often the analysis loop checks which canaries are due
@@ -35,6 +37,8 @@ class Config:
         return cls(
             prometheus_url=env.get("PROMETHEUS_URL") or None,
             prometheus_ca_file=env.get("PROMETHEUS_CA_FILE") or None,
+            prometheus_token_file=env.get("PROMETHEUS_TOKEN_FILE") or None,
+            metrics_address=env.get("AGENT_RELEASE_METRICS_ADDRESS", "0.0.0.0"),
             metrics_port=int(env.get("AGENT_RELEASE_METRICS_PORT", "9808")),
             reconcile_seconds=float(env.get("AGENT_RELEASE_RECONCILE_SECONDS", "5")),
             tick_seconds=float(env.get("AGENT_RELEASE_TICK_SECONDS", "1")),
