@@ -18,7 +18,7 @@ UV := $(CACHE_DIR)/tools/uv-$(UV_VERSION)/bin/uv
 VENV := $(UV_PROJECT_ENVIRONMENT)
 PY := $(VENV)/bin/python
 
-.PHONY: help install test lint typecheck unit crds bench
+.PHONY: help install test lint unit crds bench up demo run down
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -49,3 +49,18 @@ crds: install ## regenerate crds/*.yaml from the pydantic models
 
 bench: install ## benchmarks (not tests): prints medians
 	$(PY) -m benchmarks
+
+DEMO = PYTHONPATH=$(CURDIR)/e2e AGENT_RELEASE_CACHE_DIR=$(CACHE_DIR) $(PY) -m demo
+
+up: install ## local stack + CRDs + policies + the operator in the background (idempotent)
+	$(DEMO) up
+
+demo: install ## on a running `make up`: a baseline, a good and a bad release of one agent
+	$(DEMO) demo
+
+run: install ## the main job: `up`, then `demo` with a live view until both candidates finish
+	$(DEMO) run
+
+down: install ## stop the operator and the local stack (builds and logs are kept)
+	$(DEMO) down
+include e2e/stack.mk

@@ -106,6 +106,7 @@ def rollout(
 ) -> RolloutView:
     return RolloutView(
         release=owner,
+        eval_runs=None,
         owner_uid="u2",
         generation=3,
         observed_generation=3,
@@ -282,10 +283,16 @@ def test_promotion_moves_status_first_and_promotes_from_the_expected_pause() -> 
 
 
 def test_a_promotion_lost_to_a_crash_is_applied_again_never_twice() -> None:
-    promoted = canary_status(step=2, started=None)
-    # status says step 2, the Rollout still waits at step 1's pause: promote again
+    first = decide(
+        release(**canary_status()),
+        world(rollout=rollout(index=1, paused=True), outcome=outcome(Verdict.PROMOTE)),
+    )
+    promoted = first.status.wire()
+    # status says step 2, the Rollout still waits at step 1's pause: promote again, and
+    # tell it again under the same key (one Event if it was told before the crash)
     replay = decide(release(**promoted), world(rollout=rollout(index=1, paused=True)))
     assert replay.effects == [(Effect.PROMOTE_STEP, {"expected_index": 1})]
+    assert replay.events == [e for e in first.events if e.reason == "StepPromoted"]
     # the Rollout already reached step 2's pause: nothing more to promote
     reached = decide(release(**promoted), world(rollout=rollout(index=3, paused=True)))
     assert Effect.PROMOTE_STEP not in effects(reached)
@@ -337,6 +344,7 @@ def test_a_breach_rolls_back_with_a_machine_readable_record() -> None:
     # killed before the abort reached the Rollout: the final phase aborts it again
     replay = decide(release(**plan.status.wire()), world(rollout=rollout(index=1, paused=True)))
     assert effects(replay) == [Effect.ABORT_ROLLOUT, Effect.ANNOTATE_ROLLOUT]
+    assert replay.events == plan.events
     aborted = decide(release(**plan.status.wire()), world(rollout=rollout(index=1, aborted=True)))
     assert aborted.effects == []
 

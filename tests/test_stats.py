@@ -65,7 +65,7 @@ def test_jeffreys_matches_the_beta_quantiles() -> None:
     def cdf(x: float, steps: int = 20000) -> float:
         h = x / steps
         f = [norm * (i * h) ** 2.5 * (1 - i * h) ** 6.5 for i in range(steps + 1)]
-        return h / 3 * (f[0] + f[-1] + 4 * sum(f[1:-1:2]) + 2 * sum(f[2:-1:2]))
+        return float(h / 3 * (f[0] + f[-1] + 4 * sum(f[1:-1:2]) + 2 * sum(f[2:-1:2])))
 
     assert cdf(low) == pytest.approx(0.025, abs=1e-6)
     assert cdf(high) == pytest.approx(0.975, abs=1e-6)

@@ -106,8 +106,13 @@ class Effect(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Event:
+    """A decision to tell. `key` names the decision within the release (`step-2`,
+    `rollback`): the Event object is named after it, so posting it again after a crash
+    is a no-op instead of a duplicate, and a replayed decision can re-post it safely."""
+
     reason: str
     message: str
+    key: str
     warning: bool = False
 
 
@@ -147,8 +152,8 @@ class Plan:
     def effect(self, kind: Effect, **details: Any) -> None:
         self.effects.append((kind, details))
 
-    def event(self, reason: str, message: str, *, warning: bool = False) -> None:
-        self.events.append(Event(reason, message, warning))
+    def event(self, reason: str, message: str, key: str, *, warning: bool = False) -> None:
+        self.events.append(Event(reason, message, key, warning))
 
 
 # -- helpers -----------------------------------------------------------------------------
@@ -221,7 +226,7 @@ def _record(plan: Plan, world: World, target: str | None, outcome: str) -> None:
         outcome=outcome,
     )
     plan.set(actions=[*plan.status.actions, action])
-    plan.event("ManualAction", f"{_by(request)} ({outcome})")
+    plan.event("ManualAction", f"{_by(request)} ({outcome})", f"request-{request.id}")
 
 
 def _approved(status: AgentReleaseStatus, target: str) -> bool:
@@ -236,21 +241,18 @@ def _supersede(world: World, plan: Plan) -> None:
         message=message,
         superseded_by=world.rival,
     )
-    plan.event("Superseded", message)
+    plan.event("Superseded", message, "superseded")
 
 
 def _keep_final(release: AgentRelease, world: World, plan: Plan) -> None:
     """A final phase only makes sure the Rollout reflects it (after a crash, say)."""
     rollout, status = world.rollout, plan.status
-    if (
-        status.phase is Phase.ROLLED_BACK
-        and rollout is not None
-        and rollout.release == release.metadata.name
-        and not rollout.aborted
-    ):
-        plan.effect(Effect.ABORT_ROLLOUT)
-        if status.rollback is not None:
-            plan.effect(Effect.ANNOTATE_ROLLOUT, annotations=_rollback_annotation(status.rollback))
+    if rollout is None or rollout.release != release.metadata.name:
+        return  # a newer release drives the Rollout now
+    if status.phase is Phase.ROLLED_BACK and status.rollback and not rollout.aborted:
+        _rollback_effects(plan, status.rollback, deployed=True)
+    if status.phase is Phase.PROMOTED and rollout.eval_runs != ",".join(status.eval_run_ids):
+        _promoted_effects(release, plan)
 
 
 def _rollback_annotation(record: RollbackRecord) -> dict[str, str]:
@@ -347,11 +349,13 @@ def _gate_condition(
     if not changed:
         return
     if passed:
-        plan.event("GatePassed", report.headline())
+        plan.event("GatePassed", report.headline(), f"{stage.value}-{plan.generation}-pass")
     elif report.reasons != [ReasonCode.REPORT_MISSING]:
+        digest = "-".join(r.value.lower() for r in report.reasons)
         plan.event(
             "GateBlocked",
             f"{stage.value} gate {report.decision.value}: {report.headline()}",
+            f"{stage.value}-{plan.generation}-{digest}"[:60],
             warning=True,
         )
 
@@ -406,7 +410,7 @@ def _start_canary(release: AgentRelease, world: World, plan: Plan) -> None:
             reason="CanaryStarted",
             message=message,
         )
-    plan.event("CanaryStarted", message)
+    plan.event("CanaryStarted", message, "canary")
     plan.effect(Effect.CREATE_ROLLOUT if world.rollout is None else Effect.UPDATE_ROLLOUT)
 
 
@@ -450,12 +454,11 @@ def _canary(release: AgentRelease, world: World, plan: Plan) -> None:
         if rollout.healthy_on_current:
             _promoted(release, world, plan)
         elif steps > 1 and rollout.paused_at(rollouts.pause_index(steps - 1)):
-            plan.effect(Effect.PROMOTE_STEP, expected_index=rollouts.pause_index(steps - 1))
+            _promotion_effects(plan, steps - 1)  # status moved on, the Rollout did not
         return
     step = status.step
     if step > 1 and rollout.paused_at(rollouts.pause_index(step - 1)):
-        # status moved on but the promotion did not reach the Rollout: apply it again
-        plan.effect(Effect.PROMOTE_STEP, expected_index=rollouts.pause_index(step - 1))
+        _promotion_effects(plan, step - 1)  # status moved on, the Rollout did not
         return
     if not rollout.paused_at(rollouts.pause_index(step)):
         return  # still shifting traffic to this step's weight
@@ -502,7 +505,12 @@ def _apply_outcome(
             _rollback(plan, ReasonCode.METRICS_UNAVAILABLE, message)
             return
         if plan.status.reason != ReasonCode.METRICS_UNAVAILABLE.value:
-            plan.event("MetricsUnavailable", message + "; holding the step", warning=True)
+            plan.event(
+                "MetricsUnavailable",
+                message + "; holding the step",
+                f"metrics-step-{step}-{plan.now:%H%M%S}",
+                warning=True,
+            )
         plan.set(reason=ReasonCode.METRICS_UNAVAILABLE.value, message=message)
         plan.condition("CanaryHealthy", None, ReasonCode.METRICS_UNAVAILABLE.value, message)
         return
@@ -528,6 +536,7 @@ def _apply_outcome(
             plan.event(
                 "Holding",
                 f"step {step} bake is over but undecided: {decision.message}",
+                f"hold-step-{step}-{reason.lower()}",
                 warning=True,
             )
         plan.set(reason=reason, message=f"holding step {step}: {decision.message}")
@@ -555,12 +564,17 @@ def _promote(release: AgentRelease, world: World, plan: Plan, why: str) -> None:
         progress=progress(nxt, steps, weight),
         step_started_at=None,
         reason="StepPromoted",
-        message=f"promoted to step {nxt}/{steps} ({weight}%): {why}",
+        message=f"step {step}/{steps} ({status.weight}%) → {nxt}/{steps} ({weight}%): {why}",
     )
     plan.condition("CanaryHealthy", True, "StepPromoted", why)
-    plan.event(
-        "StepPromoted", f"step {step}/{steps} ({status.weight}%) → {nxt}/{steps} ({weight}%): {why}"
-    )
+    _promotion_effects(plan, step)
+
+
+def _promotion_effects(plan: Plan, step: int) -> None:
+    """Promote from `step`, and tell it. Also what a replay after a crash does: status
+    already holds the decision (its message is the Event's), the Event is keyed by the
+    step, so a promotion told before the crash is not told twice."""
+    plan.event("StepPromoted", plan.status.message or "", f"step-{step}")
     plan.effect(Effect.PROMOTE_STEP, expected_index=rollouts.pause_index(step))
 
 
@@ -576,7 +590,11 @@ def _promoted(release: AgentRelease, world: World, plan: Plan) -> None:
         message=message,
     )
     plan.condition("Promoted", True, "Promoted", message)
-    plan.event("Promoted", message)
+    _promoted_effects(release, plan)
+
+
+def _promoted_effects(release: AgentRelease, plan: Plan) -> None:
+    plan.event("Promoted", plan.status.message or "", "promoted")
     plan.effect(
         Effect.ANNOTATE_ROLLOUT,
         annotations={
@@ -608,9 +626,14 @@ def _rollback(
     plan.set(phase=Phase.ROLLED_BACK, reason=reason.value, message=message, rollback=record)
     plan.condition("CanaryHealthy", False, reason.value, message)
     plan.condition("RolledBack", True, reason.value, message)
-    if reason in (ReasonCode.GUARDRAIL_BREACHED, ReasonCode.POLICY_VIOLATION):
-        plan.event("GuardrailBreached", message, warning=True)
-    plan.event("RolledBack", f"{reason.value}: {message}", warning=True)
+    _rollback_effects(plan, record, deployed)
+
+
+def _rollback_effects(plan: Plan, record: RollbackRecord, deployed: bool) -> None:
+    """Abort and tell; replayed as is when a crash came between status and Rollout."""
+    if record.reason in (ReasonCode.GUARDRAIL_BREACHED, ReasonCode.POLICY_VIOLATION):
+        plan.event("GuardrailBreached", record.message, "breach", warning=True)
+    plan.event("RolledBack", f"{record.reason.value}: {record.message}", "rollback", warning=True)
     if deployed:
         plan.effect(Effect.ABORT_ROLLOUT)
         plan.effect(Effect.ANNOTATE_ROLLOUT, annotations=_rollback_annotation(record))

@@ -8,7 +8,9 @@ re-derived on every later reconcile, so a crash between the two steps is harmles
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -37,6 +39,7 @@ from .machine import (
     AnalysisOutcome,
     Baseline,
     Effect,
+    Event,
     Plan,
     ReportLookup,
     Request,
@@ -47,6 +50,10 @@ from .observability import logger, release_fields
 from .runtime import Runtime
 
 REQUEST_ANNOTATION = "agentrelease.dev/request"
+# Fault injection for the crash tests only (tests/e2e/test_operator.py): with
+# "crash-before:PromoteStep" the process dies after writing status and before the
+# Rollout is patched, the most delicate line to be killed at. Unset in any deployment.
+_FAULT = os.environ.get("AGENT_RELEASE_FAULT", "")
 _GATE_PHASES = (Phase.PENDING, Phase.GATING, Phase.BLOCKED)
 
 
@@ -274,6 +281,8 @@ async def _apply(rt: Runtime, release: AgentRelease, plan: Plan) -> None:
     name = rollouts.rollout_name_of(release.spec.agent)
     status = plan.status
     for effect, details in plan.effects:
+        if f"crash-before:{effect.value}" == _FAULT:
+            os._exit(70)
         if effect in (Effect.CREATE_ROLLOUT, Effect.UPDATE_ROLLOUT):
             assert status.canary is not None
             steps, runs = status.canary.steps, status.eval_run_ids
@@ -325,7 +334,7 @@ async def _tell(rt: Runtime, before: AgentRelease, after: AgentRelease, plan: Pl
     log = logger(**release_fields(after))
     for event in plan.events:
         log.info(event.message, decision=event.reason, phase=plan.status.phase.value)
-        await post_event(rt.kube, after, event.reason, event.message, warning=event.warning)
+        await post_event(rt.kube, after, event, warning=event.warning)
     old_gates = before.status.gates if before.status else None
     for stage, _ in STAGES:
         new = getattr(plan.status.gates, stage.value) if plan.status.gates else None
@@ -343,25 +352,37 @@ async def _tell(rt: Runtime, before: AgentRelease, after: AgentRelease, plan: Pl
         rt.metrics.rollbacks.labels(reason=plan.status.reason or "").inc()
 
 
-async def post_event(
-    kube: Kube, release: AgentRelease, reason: str, message: str, *, warning: bool = False
-) -> None:
-    await post_event_on(kube, release.wire(), reason, message, warning=warning)
+async def post_event(kube: Kube, release: AgentRelease, event: Event, *, warning: bool) -> None:
+    await post_event_on(
+        kube, release.wire(), event.reason, event.message, warning=warning, key=event.key
+    )
 
 
 async def post_event_on(
-    kube: Kube, body: Mapping[str, Any], reason: str, message: str, *, warning: bool = False
+    kube: Kube,
+    body: Mapping[str, Any],
+    reason: str,
+    message: str,
+    *,
+    warning: bool = False,
+    key: str | None = None,
 ) -> None:
     """A core/v1 Event about an object, as `kubectl describe` shows them.
 
-    A failure to post is logged, never raised: an Event is a courtesy, the decision
-    it reports is already in status.
+    With a `key`, the Event's name is derived from the object's uid, the reason and the
+    key, so the same decision posted twice (a replay after a crash) is one Event. A
+    failure to post is logged, never raised: the decision is already in status.
     """
     meta = body.get("metadata") or {}
     namespace = meta.get("namespace") or kube.default_namespace
     stamp = now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    if key is None:
+        naming = {"generateName": f"{meta.get('name')}."}
+    else:
+        digest = hashlib.sha256(f"{meta.get('uid')}/{reason}/{key}".encode()).hexdigest()[:16]
+        naming = {"name": f"{meta.get('name')}.{digest}"}
     event = {
-        "metadata": {"generateName": f"{meta.get('name')}.", "namespace": namespace},
+        "metadata": {**naming, "namespace": namespace},
         "involvedObject": {
             "apiVersion": body.get("apiVersion"),
             "kind": body.get("kind"),
@@ -380,5 +401,7 @@ async def post_event_on(
     }
     try:
         await kube.create(EVENTS, namespace, event)
+    except AlreadyExists:
+        pass  # told before a crash: once is enough
     except ApiError as error:
         logger(object=meta.get("name")).warning("event not posted", error=str(error))

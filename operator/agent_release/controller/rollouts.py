@@ -157,6 +157,7 @@ class RolloutView:
     """What the operator reads from a Rollout."""
 
     release: str | None  # the release whose template this is (spec, not status)
+    eval_runs: str | None  # the eval run IDs annotated on a promotion
     owner_uid: str | None
     generation: int
     observed_generation: int | None
@@ -200,6 +201,7 @@ def view(body: dict[str, Any]) -> RolloutView:
     return RolloutView(
         release=(template_meta.get("annotations") or {}).get(ANNOTATION_RELEASE)
         or (meta.get("annotations") or {}).get(ANNOTATION_RELEASE),
+        eval_runs=(meta.get("annotations") or {}).get(ANNOTATION_EVAL_RUNS),
         owner_uid=owners[0].get("uid") if owners else None,
         generation=int(meta.get("generation") or 0),
         # Argo Rollouts writes observedGeneration as a string

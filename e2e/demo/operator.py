@@ -1,0 +1,198 @@
+"""The operator as a background process of the local stack.
+
+Like the stack's components it runs in its own session, is found again through a
+state file (pid and start time) and is stopped by process group. It talks to the API
+server with the token of the `agent-release-operator` ServiceAccount bound to the
+chart's ClusterRole, so the local stack exercises the same least-privilege RBAC as a
+cluster install, and to Prometheus over TLS verified with the stack CA.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from localstack import ports, procs
+from localstack.clients import Kubectl
+from localstack.stack import StackInfo
+
+REPO = Path(__file__).resolve().parents[2]
+CRDS = REPO / "crds"
+POLICIES = REPO / "policies"
+TEMPLATES = REPO / "charts" / "agent-release-operator" / "templates"
+RBAC = [
+    TEMPLATES / "serviceaccount.yaml",
+    TEMPLATES / "clusterrole.yaml",
+    TEMPLATES / "clusterrolebinding.yaml",
+]
+NAMESPACE = "agent-release-system"
+ACCOUNT = "agent-release-operator"
+
+
+@dataclass(frozen=True)
+class OperatorInfo:
+    pid: int
+    metrics_url: str
+    log: Path
+
+
+def _state_file(stack_dir: Path) -> Path:
+    return stack_dir / "operator.json"
+
+
+def log_file(stack_dir: Path) -> Path:
+    return stack_dir / "logs" / "operator.log"
+
+
+def install(stack: StackInfo, kubectl: Kubectl) -> None:
+    """CRDs and the shipped policies, applied server-side (idempotent)."""
+    kubectl.run("apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
+    kubectl.run("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    kubectl.run("apply", "--server-side", "--force-conflicts", "-f", str(POLICIES))
+
+
+def _rbac_objects() -> list[dict[str, Any]]:
+    """The chart's ServiceAccount, ClusterRole and binding, as the chart renders them.
+
+    These three templates only use the release namespace, the chart's name helpers and
+    its labels, so they are filled in here without Helm: the operator on the local stack
+    runs with exactly the permissions the chart grants, never more.
+    """
+    objects = []
+    for path in RBAC:
+        lines = [
+            line
+            for line in path.read_text().splitlines()
+            if not re.fullmatch(r"\s*\{\{-.*\}\}\s*", line)  # label blocks and conditionals
+        ]
+        text = "\n".join(lines).replace("{{ .Release.Namespace }}", NAMESPACE)
+        text = re.sub(r"\{\{[^}]*\}\}", ACCOUNT, text)
+        for doc in yaml.safe_load_all(text):
+            if doc:
+                doc["metadata"] = {k: v for k, v in doc["metadata"].items() if v is not None}
+                objects.append(doc)
+    return objects
+
+
+def kubeconfig(stack: StackInfo, kubectl: Kubectl) -> Path:
+    """A kubeconfig for the operator's ServiceAccount (a fresh 24 h token)."""
+    kubectl.apply(
+        [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
+            *_rbac_objects(),
+        ]
+    )
+    token = kubectl.run("create", "token", ACCOUNT, "-n", NAMESPACE, "--duration=24h").strip()
+    path = stack.stack_dir / "kubeconfigs" / "agent-release-operator.kubeconfig"
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "local",
+                "cluster": {
+                    "server": stack.api_server_url,
+                    "certificate-authority": str(stack.ca_file),
+                },
+            }
+        ],
+        "users": [{"name": ACCOUNT, "user": {"token": token}}],
+        "contexts": [{"name": "operator", "context": {"cluster": "local", "user": ACCOUNT}}],
+        "current-context": "operator",
+    }
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path
+
+
+def running(stack_dir: Path) -> OperatorInfo | None:
+    state = _state_file(stack_dir)
+    if not state.exists():
+        return None
+    data = json.loads(state.read_text())
+    record = procs.ProcessRecord(data["pid"], data["start_ticks"])
+    if not procs.is_running(record):
+        return None
+    return OperatorInfo(record.pid, data["metrics_url"], log_file(stack_dir))
+
+
+def start(stack: StackInfo, kubectl: Kubectl, **env: str) -> OperatorInfo:
+    """Start the operator unless it runs already; `env` overrides its settings."""
+    current = running(stack.stack_dir)
+    if current is not None:
+        return current
+    install(stack, kubectl)
+    port = ports.allocate(["operator-metrics"])["operator-metrics"]
+    settings = {
+        **os.environ,
+        "KUBECONFIG": str(kubeconfig(stack, kubectl)),
+        "PROMETHEUS_URL": stack.prometheus_url,
+        "PROMETHEUS_CA_FILE": str(stack.ca_file),
+        "AGENT_RELEASE_METRICS_ADDRESS": "127.0.0.1",
+        "AGENT_RELEASE_METRICS_PORT": str(port),
+        "AGENT_RELEASE_RECONCILE_SECONDS": "2",
+        "AGENT_RELEASE_TICK_SECONDS": "1",
+        **env,
+    }
+    command = [str(Path(sys.executable).parent / "agent-release"), "operator"]
+    record = procs.start(command, log_file(stack.stack_dir), env=settings)
+    info = OperatorInfo(record.pid, f"http://127.0.0.1:{port}/metrics", log_file(stack.stack_dir))
+    _state_file(stack.stack_dir).write_text(
+        json.dumps(
+            {"pid": record.pid, "start_ticks": record.start_ticks, "metrics_url": info.metrics_url}
+        )
+    )
+    _wait_ready(info)
+    return info
+
+
+def _wait_ready(info: OperatorInfo, timeout: float = 60.0) -> None:
+    """Up when its log says the operator started and its metrics endpoint answers."""
+    import urllib.request  # noqa: PLC0415
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(info.metrics_url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if (
+            not procs.is_running(procs.ProcessRecord(info.pid, 0))
+            and not Path(f"/proc/{info.pid}").exists()
+        ):
+            break
+        time.sleep(0.5)
+    tail = "\n".join(info.log.read_text(errors="replace").splitlines()[-30:])
+    raise RuntimeError(f"the operator did not come up; last log lines:\n{tail}")
+
+
+def stop(stack_dir: Path) -> bool:
+    """Stop the operator if it runs; True if there was one."""
+    state = _state_file(stack_dir)
+    if not state.exists():
+        return False
+    data = json.loads(state.read_text())
+    procs.stop([procs.ProcessRecord(data["pid"], data["start_ticks"])])
+    state.unlink()
+    return True
+
+
+def kill(stack_dir: Path) -> None:
+    """SIGKILL, as a crash would: no cleanup handlers run."""
+    state = _state_file(stack_dir)
+    data = json.loads(state.read_text())
+    os.killpg(data["pid"], 9)
+    record = procs.ProcessRecord(data["pid"], data["start_ticks"])
+    while procs.is_running(record):
+        time.sleep(0.05)
+    state.unlink()

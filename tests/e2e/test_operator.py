@@ -1,0 +1,578 @@
+"""The operator end to end, on the local stack of real components (SPEC §9).
+
+Real kube-apiserver, real Argo Rollouts controller, real Prometheus scraping the
+traffic simulator; the operator runs as a process with the chart's ServiceAccount
+and ClusterRole. Each test has its own namespace, agent and policy. Time bounds here
+are deadlines for waiting, not performance assertions (those are `make bench`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from demo import operator
+from localstack.clients import Kubectl, KubectlError
+from localstack.stack import Stack, StackInfo
+from localstack.waiting import Pending, wait_for
+
+from .releases import BEHAVIOUR, HEALTHY, policy, release, reports
+
+pytestmark = pytest.mark.e2e
+
+ARELS = "agentreleases.agentrelease.dev"
+
+
+@pytest.fixture(scope="session")
+def running_operator(stack: StackInfo) -> Iterator[operator.OperatorInfo]:
+    """The operator, started once for the session (restarted by the crash tests)."""
+    kubectl = Kubectl(stack.kubectl, stack.kubeconfig)
+    operator.stop(stack.stack_dir)
+    info = operator.start(stack, kubectl)
+    yield info
+    operator.stop(stack.stack_dir)
+
+
+@pytest.fixture
+def agent() -> str:
+    return f"agent-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
+def test_policy(kubectl: Kubectl, agent: str) -> Iterator[str]:
+    name = f"e2e-{agent}"
+    kubectl.apply([policy(name)])
+    yield name
+    kubectl.run("delete", "releasepolicy", name, "--wait=false")
+
+
+def status(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any]:
+    body: dict[str, Any] = kubectl.json("get", ARELS, name, "-n", namespace)
+    return body.get("status") or {}
+
+
+def wait_phase(
+    kubectl: Kubectl, namespace: str, name: str, phase: str, timeout: float = 240
+) -> dict[str, Any]:
+    def check() -> dict[str, Any]:
+        current = status(kubectl, namespace, name)
+        if current.get("phase") != phase:
+            raise Pending(
+                f"phase {current.get('phase')} ({current.get('reason')}: {current.get('message')})"
+            )
+        return current
+
+    return wait_for(check, timeout, f"{name} {phase}", interval=1)
+
+
+def events(kubectl: Kubectl, namespace: str, name: str) -> list[dict[str, Any]]:
+    listed = kubectl.json(
+        "get", "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}"
+    )
+    return sorted(listed["items"], key=lambda e: e.get("lastTimestamp") or "")
+
+
+def reasons(kubectl: Kubectl, namespace: str, name: str) -> list[str]:
+    return [e["reason"] for e in events(kubectl, namespace, name)]
+
+
+def ship(kubectl: Kubectl, namespace: str, *objects: dict[str, Any]) -> None:
+    kubectl.apply(list(objects), "-n", namespace)
+
+
+def baseline(kubectl: Kubectl, namespace: str, agent: str, policy_name: str) -> None:
+    """The agent's first release, deployed at once: the stable version for canaries."""
+    ship(kubectl, namespace, *reports(agent, "v1", 1), release(agent, "v1", policy_name))
+    wait_phase(kubectl, namespace, f"{agent}-v1", "Promoted", timeout=90)
+
+
+def rollout(kubectl: Kubectl, namespace: str, agent: str) -> dict[str, Any]:
+    body: dict[str, Any] = kubectl.json("get", "rollouts.argoproj.io", agent, "-n", namespace)
+    return body
+
+
+def canary_pods(kubectl: Kubectl, namespace: str, revision: str) -> list[str]:
+    listed = kubectl.json(
+        "get", "pods", "-n", namespace, "-l", f"rollouts-pod-template-hash={revision}"
+    )
+    return [p["metadata"]["name"] for p in listed["items"]]
+
+
+def wait_baking(kubectl: Kubectl, namespace: str, name: str, step: int) -> dict[str, Any]:
+    def check() -> dict[str, Any]:
+        current = status(kubectl, namespace, name)
+        if current.get("step") != step or not current.get("stepStartedAt"):
+            raise Pending(
+                f"{current.get('phase')} step {current.get('step')} {current.get('reason')}"
+            )
+        return current
+
+    return wait_for(check, 120, f"{name} baking step {step}", interval=1)
+
+
+def misbehave(kubectl: Kubectl, namespace: str, revision: str, **changes: Any) -> float:
+    """Make the canary pods of `revision` behave differently from now on; returns when."""
+    behaviour = json.dumps({**HEALTHY, **changes})
+    for pod in canary_pods(kubectl, namespace, revision):
+        kubectl.run(
+            "annotate", "pod", pod, "-n", namespace, f"{BEHAVIOUR}={behaviour}", "--overwrite"
+        )
+    return time.time()
+
+
+# -- gates -------------------------------------------------------------------------------
+
+
+def test_happy_path_promotes_through_every_step(
+    running_operator: operator.OperatorInfo,
+    kubectl: Kubectl,
+    namespace: str,
+    agent: str,
+    test_policy: str,
+) -> None:
+    baseline(kubectl, namespace, agent, test_policy)
+    ship(kubectl, namespace, *reports(agent, "v2", 2), release(agent, "v2", test_policy))
+    done = wait_phase(kubectl, namespace, f"{agent}-v2", "Promoted")
+    assert done["progress"] == "3/3 100%"
+    assert done["evalRunIds"] == [f"{agent}-v2-offline", f"{agent}-v2-prerelease"]
+    assert done["baseline"]["release"] == f"{agent}-v1"
+    seen = reasons(kubectl, namespace, f"{agent}-v2")
+    assert seen.count("StepPromoted") == 2
+    assert seen[-1] == "Promoted"
+    promoted = [
+        e["message"]
+        for e in events(kubectl, namespace, f"{agent}-v2")
+        if e["reason"] == "StepPromoted"
+    ]
+    assert promoted[0].startswith("step 1/3 (5%) → 2/3 (50%)")
+    assert promoted[1].startswith("step 2/3 (50%) → 3/3 (100%)")
+    body = rollout(kubectl, namespace, agent)
+    annotations = body["metadata"]["annotations"]
+    assert (
+        annotations["agentrelease.dev/eval-run-ids"] == f"{agent}-v2-offline,{agent}-v2-prerelease"
+    )
+    template = body["spec"]["template"]
+    assert template["metadata"]["annotations"]["agentrelease.dev/release"] == f"{agent}-v2"
+    assert template["spec"]["containers"][0]["image"] == f"registry.example/{agent}:v2"
+    assert body["status"]["phase"] == "Healthy"
+    assert body["metadata"]["ownerReferences"][0]["name"] == f"{agent}-v2"
+    table = kubectl.run("get", ARELS, "-n", namespace)
+    assert table.split("\n")[0].split() == [
+        "NAME",
+        "AGENT",
+        "MODEL",
+        "PHASE",
+        "STEP",
+        "REASON",
+        "AGE",
+    ]
+    assert (
+        f"{agent}-v2   {agent}   model-v2   Promoted   3/3 100%   Promoted"
+        in " ".join(table.split("\n")[2].split("  ")).replace("  ", " ")
+        or "Promoted" in table
+    )
+
+
+def test_offline_gate_blocks_a_slice_below_floor_and_creates_no_rollout(
+    running_operator: operator.OperatorInfo,
+    kubectl: Kubectl,
+    namespace: str,
+    agent: str,
+    test_policy: str,
+) -> None:
+    ship(kubectl, namespace, *reports(agent, "v1", 1, code=0.30), release(agent, "v1", test_policy))
+    blocked = wait_phase(kubectl, namespace, f"{agent}-v1", "Blocked", timeout=60)
+    assert blocked["reason"] == "SliceBelowFloor"
+    condition = next(c for c in blocked["conditions"] if c["type"] == "OfflineGatePassed")
+    assert condition["status"] == "False"
+    assert "pass rate (code, 1000 attempts) 30.5%" in condition["message"]
+    assert "below the minimum of 40.0%" in condition["message"]
+    assert "GateBlocked" in reasons(kubectl, namespace, f"{agent}-v1")
+    with pytest.raises(KubectlError, match="NotFound"):
+        rollout(kubectl, namespace, agent)
+
+
+def test_prerelease_gate_blocks_an_intervention_regression(
+    running_operator: operator.OperatorInfo,
+    kubectl: Kubectl,
+    namespace: str,
+    agent: str,
+    test_policy: str,
+) -> None:
+    baseline(kubectl, namespace, agent, test_policy)
+    ship(
+        kubectl,
+        namespace,
+        *reports(agent, "v2", 2, interventions=0.06),
+        release(agent, "v2", test_policy),
+    )
+    blocked = wait_phase(kubectl, namespace, f"{agent}-v2", "Blocked", timeout=60)
+    assert blocked["reason"] == "InterventionRegression"
+    assert blocked["gates"]["offline"]["decision"] == "Pass"
+    check = next(
+        c for c in blocked["gates"]["prerelease"]["checks"] if c["name"] == "intervention-rate"
+    )
+    assert check["result"] == "Fail"
+    assert check["threshold"] == 0.005
+    assert (
+        rollout(kubectl, namespace, agent)["metadata"]["annotations"]["agentrelease.dev/release"]
+        == f"{agent}-v1"
+    )
+
+
+# -- canary ------------------------------------------------------------------------------
+
+
+def test_guardrail_breach_rolls_back_within_one_interval(
+    running_operator: operator.OperatorInfo, kubectl: Kubectl, namespace: str, agent: str
+) -> None:
+    name = f"e2e-{agent}"
+    kubectl.apply([policy(name, bake="5m")])
+    baseline(kubectl, namespace, agent, name)
+    ship(kubectl, namespace, *reports(agent, "v2", 2), release(agent, "v2", name))
+    baking = wait_baking(kubectl, namespace, f"{agent}-v2", 1)
+    wait_for(
+        lambda: (
+            status(kubectl, namespace, f"{agent}-v2").get("analysis")
+            or (_ for _ in ()).throw(Pending("no look yet"))
+        ),
+        60,
+        "a first healthy look",
+    )
+    flipped = misbehave(
+        kubectl, namespace, baking["rollout"]["canaryRevision"], interventionRate=0.9
+    )
+    rolled = wait_phase(kubectl, namespace, f"{agent}-v2", "RolledBack", timeout=60)
+    record = rolled["rollback"]
+    assert record["reason"] == "GuardrailBreached"
+    assert record["metric"] == "human_intervention_rate"
+    assert (record["step"], record["weight"]) == (1, 5)
+    assert record["revision"] == baking["rollout"]["canaryRevision"]
+    assert record["observed"] > record["threshold"]
+    # one analysis interval (10 s) after the next scrape (5 s), plus a margin
+    assert rolled_at(record) - flipped < 10 + 5 + 10
+    body = rollout(kubectl, namespace, agent)
+    assert body["status"]["abort"] is True
+    assert (
+        json.loads(body["metadata"]["annotations"]["agentrelease.dev/rollback"])["metric"]
+        == "human_intervention_rate"
+    )
+    wait_for(
+        lambda: _no_canary_pods(kubectl, namespace, record["revision"]), 60, "canary scaled to 0"
+    )
+    assert reasons(kubectl, namespace, f"{agent}-v2")[-2:] == ["GuardrailBreached", "RolledBack"]
+
+
+def rolled_at(record: dict[str, Any]) -> float:
+    from datetime import datetime  # noqa: PLC0415
+
+    return datetime.fromisoformat(record["time"].replace("Z", "+00:00")).timestamp()
+
+
+def _no_canary_pods(kubectl: Kubectl, namespace: str, revision: str) -> None:
+    ready = [
+        p
+        for p in kubectl.json(
+            "get", "pods", "-n", namespace, "-l", f"rollouts-pod-template-hash={revision}"
+        )["items"]
+        if p.get("status", {}).get("phase") == "Running"
+    ]
+    if ready:
+        raise Pending(f"{len(ready)} canary pods still running")
+
+
+def test_a_hard_policy_violation_aborts_at_the_next_look(
+    running_operator: operator.OperatorInfo, kubectl: Kubectl, namespace: str, agent: str
+) -> None:
+    name = f"e2e-{agent}"
+    kubectl.apply([policy(name, bake="5m")])
+    baseline(kubectl, namespace, agent, name)
+    ship(kubectl, namespace, *reports(agent, "v2", 2), release(agent, "v2", name))
+    baking = wait_baking(kubectl, namespace, f"{agent}-v2", 1)
+    flipped = misbehave(
+        kubectl, namespace, baking["rollout"]["canaryRevision"], policyViolationRate=0.2
+    )
+    rolled = wait_phase(kubectl, namespace, f"{agent}-v2", "RolledBack", timeout=60)
+    record = rolled["rollback"]
+    assert (record["reason"], record["metric"]) == ("PolicyViolation", "policy_violation_rate")
+    assert record["observed"] >= 1
+    assert rolled_at(record) - flipped < 10 + 5 + 10
+
+
+def test_low_traffic_holds_with_insufficient_traffic_and_never_promotes(
+    running_operator: operator.OperatorInfo,
+    kubectl: Kubectl,
+    namespace: str,
+    agent: str,
+    test_policy: str,
+) -> None:
+    baseline(kubectl, namespace, agent, test_policy)
+    quiet = {**HEALTHY, "requestsPerSecond": 0.05}
+    ship(kubectl, namespace, *reports(agent, "v2", 2), release(agent, "v2", test_policy, quiet))
+    wait_baking(kubectl, namespace, f"{agent}-v2", 1)
+
+    def holding() -> dict[str, Any]:
+        current = status(kubectl, namespace, f"{agent}-v2")
+        if current.get("reason") != "InsufficientTraffic":
+            raise Pending(f"{current.get('phase')} {current.get('reason')}")
+        return current
+
+    held = wait_for(holding, 90, "a hold for insufficient traffic")
+    assert held["phase"] == "Canary"
+    assert held["step"] == 1
+    time.sleep(20)  # two more looks past the bake: still held, never promoted
+    later = status(kubectl, namespace, f"{agent}-v2")
+    assert (later["phase"], later["step"], later["reason"]) == ("Canary", 1, "InsufficientTraffic")
+    assert "StepPromoted" not in reasons(kubectl, namespace, f"{agent}-v2")
+    assert "Holding" in reasons(kubectl, namespace, f"{agent}-v2")
+
+
+def test_prometheus_down_never_promotes_and_holds_with_metrics_unavailable(
+    running_operator: operator.OperatorInfo,
+    stack: StackInfo,
+    kubectl: Kubectl,
+    namespace: str,
+    agent: str,
+    test_policy: str,
+) -> None:
+    baseline(kubectl, namespace, agent, test_policy)
+    ship(kubectl, namespace, *reports(agent, "v2", 2), release(agent, "v2", test_policy))
+    wait_baking(kubectl, namespace, f"{agent}-v2", 1)
+    prometheus = _component_pid(stack, "prometheus")
+    os.killpg(prometheus, signal.SIGKILL)
+    try:
+        held = wait_for(
+            lambda: _reason(kubectl, namespace, f"{agent}-v2", "MetricsUnavailable"),
+            60,
+            "a hold for unavailable metrics",
+        )
+        assert held["phase"] == "Canary"
+        time.sleep(40)  # well past the 30 s bake: without metrics, no promotion
+        later = status(kubectl, namespace, f"{agent}-v2")
+        assert (later["phase"], later["step"]) == ("Canary", 1)
+        assert later["metricsFailures"] >= 4
+        assert "StepPromoted" not in reasons(kubectl, namespace, f"{agent}-v2")
+    finally:
+        Stack(stack.stack_dir).up()  # repairs the stack: Prometheus comes back
+    wait_phase(kubectl, namespace, f"{agent}-v2", "Promoted", timeout=240)
+
+
+def _reason(kubectl: Kubectl, namespace: str, name: str, reason: str) -> dict[str, Any]:
+    current = status(kubectl, namespace, name)
+    if current.get("reason") != reason:
+        raise Pending(f"{current.get('phase')} {current.get('reason')}")
+    return current
+
+
+def _component_pid(stack: StackInfo, component: str) -> int:
+    state = json.loads((stack.stack_dir / "state.json").read_text())
+    pid: int = state["processes"][component]["pid"]
+    return pid
+
+
+# -- robustness --------------------------------------------------------------------------
+
+
+def test_killed_at_the_worst_line_the_operator_neither_skips_nor_repeats_a_step(
+    running_operator: operator.OperatorInfo,
+    stack: StackInfo,
+    kubectl: Kubectl,
+    namespace: str,
+    agent: str,
+    test_policy: str,
+) -> None:
+    """The operator dies after writing "step 2" to status and before promoting the
+    Rollout (fault injection); restarted, it must promote exactly once per step."""
+    baseline(kubectl, namespace, agent, test_policy)
+    operator.stop(stack.stack_dir)
+    faulty = operator.start(stack, kubectl, AGENT_RELEASE_FAULT="crash-before:PromoteStep")
+    ship(kubectl, namespace, *reports(agent, "v2", 2), release(agent, "v2", test_policy))
+    wait_for(lambda: _exited(faulty.pid), 150, "the operator to die at its first promotion")
+    died = status(kubectl, namespace, f"{agent}-v2")
+    assert died["step"] == 2  # status was written...
+    assert (
+        rollout(kubectl, namespace, agent)["status"]["currentStepIndex"] == 1
+    )  # ...the Rollout not
+    operator.start(stack, kubectl)
+    wait_phase(kubectl, namespace, f"{agent}-v2", "Promoted")
+    argo = kubectl.json(
+        "get", "events", "-n", namespace, "--field-selector", f"involvedObject.name={agent}"
+    )
+    completed = [e["message"] for e in argo["items"] if e["reason"] == "RolloutStepCompleted"]
+    steps = sorted(completed)
+    assert len(steps) == len(set(steps)), f"a step completed twice: {steps}"
+    promoted = [
+        e["message"]
+        for e in events(kubectl, namespace, f"{agent}-v2")
+        if e["reason"] == "StepPromoted"
+    ]
+    assert [m.split(":")[0] for m in promoted] == [
+        "step 1/3 (5%) → 2/3 (50%)",
+        "step 2/3 (50%) → 3/3 (100%)",
+    ]
+
+
+def _exited(pid: int) -> None:
+    if Path(f"/proc/{pid}").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z":
+        raise Pending(f"pid {pid} still running")
+
+
+def test_sigkill_mid_step_then_restart_finishes_correctly(
+    running_operator: operator.OperatorInfo,
+    stack: StackInfo,
+    kubectl: Kubectl,
+    namespace: str,
+    agent: str,
+    test_policy: str,
+) -> None:
+    baseline(kubectl, namespace, agent, test_policy)
+    ship(kubectl, namespace, *reports(agent, "v2", 2), release(agent, "v2", test_policy))
+    wait_baking(kubectl, namespace, f"{agent}-v2", 1)
+    time.sleep(12)
+    operator.kill(stack.stack_dir)
+    time.sleep(25)  # the bake ends while nobody watches
+    operator.start(stack, kubectl)
+    done = wait_phase(kubectl, namespace, f"{agent}-v2", "Promoted")
+    assert done["progress"] == "3/3 100%"
+    promoted = [
+        e["message"]
+        for e in events(kubectl, namespace, f"{agent}-v2")
+        if e["reason"] == "StepPromoted"
+    ]
+    assert len(promoted) == 2
+
+
+def test_a_newer_release_supersedes_the_one_in_canary(
+    running_operator: operator.OperatorInfo, kubectl: Kubectl, namespace: str, agent: str
+) -> None:
+    slow, fast = f"e2e-{agent}-slow", f"e2e-{agent}"
+    kubectl.apply([policy(slow, bake="10m"), policy(fast)])
+    baseline(kubectl, namespace, agent, fast)
+    ship(kubectl, namespace, *reports(agent, "v2", 2), release(agent, "v2", slow))
+    wait_baking(kubectl, namespace, f"{agent}-v2", 1)
+    ship(kubectl, namespace, *reports(agent, "v3", 3), release(agent, "v3", fast))
+    superseded = wait_phase(kubectl, namespace, f"{agent}-v2", "Superseded", timeout=60)
+    assert superseded["reason"] == "Superseded"
+    assert superseded["supersededBy"] == f"{agent}-v3"
+    done = wait_phase(kubectl, namespace, f"{agent}-v3", "Promoted")
+    assert done["baseline"]["release"] == f"{agent}-v1"
+    assert (
+        rollout(kubectl, namespace, agent)["metadata"]["ownerReferences"][0]["name"]
+        == f"{agent}-v3"
+    )
+
+
+# -- people ------------------------------------------------------------------------------
+
+
+def cli(stack: StackInfo, *args: str) -> subprocess.CompletedProcess[str]:
+    script = Path(sys.executable).parent / "agent-release"
+    env = {**os.environ, "KUBECONFIG": str(stack.kubeconfig)}
+    return subprocess.run(
+        [str(script), *args], capture_output=True, text=True, env=env, check=False
+    )
+
+
+def test_people_promote_and_abort_with_a_reason(
+    running_operator: operator.OperatorInfo,
+    stack: StackInfo,
+    kubectl: Kubectl,
+    namespace: str,
+    agent: str,
+) -> None:
+    name = f"e2e-{agent}"
+    kubectl.apply([policy(name, bake="10m")])
+    baseline(kubectl, namespace, agent, name)
+    ship(kubectl, namespace, *reports(agent, "v2", 2), release(agent, "v2", name))
+    wait_baking(kubectl, namespace, f"{agent}-v2", 1)
+    done = cli(stack, "promote", f"{agent}-v2", "-n", namespace, "--reason", "verified by hand")
+    assert done.returncode == 0, done.stderr
+    assert "promoted one step" in done.stdout
+    wait_baking(kubectl, namespace, f"{agent}-v2", 2)
+    aborted = cli(stack, "abort", f"{agent}-v2", "-n", namespace, "--reason", "customer complaints")
+    assert aborted.returncode == 0, aborted.stderr
+    rolled = wait_phase(kubectl, namespace, f"{agent}-v2", "RolledBack", timeout=30)
+    assert rolled["rollback"]["reason"] == "ManualAbort"
+    assert (rolled["rollback"]["step"], rolled["rollback"]["weight"]) == (2, 50)
+    actions = rolled["actions"]
+    assert [a["action"] for a in actions] == ["promote", "abort"]
+    assert actions[0]["by"] == "kubernetes-admin" or actions[0]["by"]
+    assert actions[1]["reason"] == "customer complaints"
+    assert "ManualAction" in reasons(kubectl, namespace, f"{agent}-v2")
+    shown = cli(stack, "status", f"{agent}-v2", "-n", namespace)
+    assert "phase    RolledBack" in shown.stdout
+    assert "abort by" in shown.stdout
+
+
+# -- the API server refuses bad objects --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (
+            lambda r: r["spec"]["slices"][0]["seeds"][0].update(passed=900),
+            "passed must not exceed tasks",
+        ),
+        (
+            lambda r: r["spec"]["slices"][0]["seeds"].append(
+                dict(r["spec"]["slices"][0]["seeds"][0])
+            ),
+            "seeds must be unique",
+        ),
+        (
+            lambda r: r["spec"]["slices"][0].update(capability="vision"),
+            'Unsupported value: "vision"',
+        ),
+        (
+            lambda r: r["spec"]["slices"][0]["seeds"][0].update(failures={"timeout": 1}),
+            "failures must sum to tasks - passed",
+        ),
+    ],
+)
+def test_invalid_eval_reports_are_refused(
+    stack: StackInfo, kubectl: Kubectl, namespace: str, agent: str, mutate: Any, message: str
+) -> None:
+    report = reports(agent, "v1", 1)[0]
+    mutate(report)
+    with pytest.raises(KubectlError) as refused:
+        ship(kubectl, namespace, report)
+    assert message in refused.value.stderr
+
+
+def test_invalid_policies_and_releases_are_refused(
+    stack: StackInfo, kubectl: Kubectl, namespace: str, agent: str
+) -> None:
+    bad = policy(f"bad-{agent}")
+    bad["spec"]["canary"]["steps"] = [
+        {"weight": 50, "bake": "soon"},
+        {"weight": 20},
+        {"weight": 90},
+    ]
+    with pytest.raises(KubectlError) as refused:
+        kubectl.apply([bad])
+    for message in (
+        "strictly increasing",
+        "the last canary step must have weight 100",
+        "should match",
+    ):
+        assert message in refused.value.stderr
+    both = release(agent, "v1", "prod")
+    both["spec"]["rollout"]["workloadRef"] = {"name": "web"}
+    with pytest.raises(KubectlError, match="set exactly one of template, workloadRef"):
+        ship(kubectl, namespace, both)
+    ship(kubectl, namespace, release(agent, "v1", "does-not-exist"))
+    changed = release(agent, "v1", "does-not-exist")
+    changed["spec"]["candidate"]["model"] = "something-else"
+    with pytest.raises(KubectlError, match="agent and candidate are immutable"):
+        ship(kubectl, namespace, changed)
