@@ -133,6 +133,7 @@ def world(**changes: Any) -> World:
         },
         "baseline": Baseline(release=None, reports={}),
         "rollout": rollout(owner="rel-1", stable="aaa", current="aaa", phase="Healthy"),
+        "canary_release": "rel-2",
     }
     return World(**{**base, **changes})
 
@@ -272,6 +273,14 @@ def test_a_step_starts_baking_when_the_rollout_pauses_there() -> None:
         world(rollout=rollout(index=0, paused=False, phase="Progressing")),
     )
     assert still_moving.status.step_started_at is None
+
+
+def test_a_step_does_not_bake_on_the_previous_canary() -> None:
+    """Right after a template change Argo may still show the old canary's pause and hash."""
+    stale = world(rollout=rollout(index=1, paused=True), canary_release="rel-1")
+    plan = decide(release(**canary_status(started=None)), stale)
+    assert plan.status.step_started_at is None
+    assert plan.effects == []
 
 
 def test_promotion_moves_status_first_and_promotes_from_the_expected_pause() -> None:

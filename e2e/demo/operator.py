@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -27,12 +27,7 @@ from localstack.stack import StackInfo
 REPO = Path(__file__).resolve().parents[2]
 CRDS = REPO / "crds"
 POLICIES = REPO / "policies"
-TEMPLATES = REPO / "charts" / "agent-release-operator" / "templates"
-RBAC = [
-    TEMPLATES / "serviceaccount.yaml",
-    TEMPLATES / "clusterrole.yaml",
-    TEMPLATES / "clusterrolebinding.yaml",
-]
+CHART = REPO / "charts" / "agent-release-operator"
 NAMESPACE = "agent-release-system"
 ACCOUNT = "agent-release-operator"
 
@@ -59,27 +54,15 @@ def install(stack: StackInfo, kubectl: Kubectl) -> None:
     kubectl.run("apply", "--server-side", "--force-conflicts", "-f", str(POLICIES))
 
 
-def _rbac_objects() -> list[dict[str, Any]]:
-    """The chart's ServiceAccount, ClusterRole and binding, as the chart renders them.
-
-    These three templates only use the release namespace, the chart's name helpers and
-    its labels, so they are filled in here without Helm: the operator on the local stack
-    runs with exactly the permissions the chart grants, never more.
-    """
-    objects = []
-    for path in RBAC:
-        lines = [
-            line
-            for line in path.read_text().splitlines()
-            if not re.fullmatch(r"\s*\{\{-.*\}\}\s*", line)  # label blocks and conditionals
-        ]
-        text = "\n".join(lines).replace("{{ .Release.Namespace }}", NAMESPACE)
-        text = re.sub(r"\{\{[^}]*\}\}", ACCOUNT, text)
-        for doc in yaml.safe_load_all(text):
-            if doc:
-                doc["metadata"] = {k: v for k, v in doc["metadata"].items() if v is not None}
-                objects.append(doc)
-    return objects
+def _rbac_objects(stack: StackInfo) -> list[dict[str, Any]]:
+    """The chart's ServiceAccount, ClusterRole and binding, rendered by Helm: the
+    operator on the local stack has exactly the permissions the chart grants."""
+    templates = ("serviceaccount", "clusterrole", "clusterrolebinding")
+    command = [str(stack.helm), "template", ACCOUNT, str(CHART), "--namespace", NAMESPACE]
+    for name in templates:
+        command += ["--show-only", f"templates/{name}.yaml"]
+    rendered = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return [doc for doc in yaml.safe_load_all(rendered) if doc]
 
 
 def kubeconfig(stack: StackInfo, kubectl: Kubectl) -> Path:
@@ -87,7 +70,7 @@ def kubeconfig(stack: StackInfo, kubectl: Kubectl) -> Path:
     kubectl.apply(
         [
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
-            *_rbac_objects(),
+            *_rbac_objects(stack),
         ]
     )
     token = kubectl.run("create", "token", ACCOUNT, "-n", NAMESPACE, "--duration=24h").strip()

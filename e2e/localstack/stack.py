@@ -89,6 +89,8 @@ class StackInfo:
     ca_file: Path
     """The stack CA: verifies the API server, Prometheus and every other listener."""
     kubectl: Path
+    helm: Path
+    """Helm, built like the other programs: the tests render the chart with it."""
 
     def env(self) -> dict[str, str]:
         """Variables written to ``<stack>/env`` (``KUBECONFIG``, ``PROMETHEUS_URL``, ...)."""
@@ -173,6 +175,7 @@ class Stack:
             prometheus_url=ctx.prometheus_url,
             ca_file=self.layout.ca_cert,
             kubectl=ctx.kubectl,
+            helm=ctx.bin_dirs["helm"] / "helm",
         )
 
     @contextmanager

@@ -85,3 +85,11 @@ def prometheus(stack: StackInfo) -> Iterator[Prometheus]:
     client = Prometheus(stack.prometheus_url, stack.ca_file)
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def helm() -> Path:
+    """The Helm binary of the stack's builds (built before the tests run)."""
+    from localstack.builds import HELM, ensure_built  # noqa: PLC0415
+
+    return ensure_built(Stack().cache, HELM) / "helm"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -166,21 +167,10 @@ def test_happy_path_promotes_through_every_step(
     assert template["spec"]["containers"][0]["image"] == f"registry.example/{agent}:v2"
     assert body["status"]["phase"] == "Healthy"
     assert body["metadata"]["ownerReferences"][0]["name"] == f"{agent}-v2"
-    table = kubectl.run("get", ARELS, "-n", namespace)
-    assert table.split("\n")[0].split() == [
-        "NAME",
-        "AGENT",
-        "MODEL",
-        "PHASE",
-        "STEP",
-        "REASON",
-        "AGE",
-    ]
-    assert (
-        f"{agent}-v2   {agent}   model-v2   Promoted   3/3 100%   Promoted"
-        in " ".join(table.split("\n")[2].split("  ")).replace("  ", " ")
-        or "Promoted" in table
-    )
+    table = kubectl.run("get", ARELS, f"{agent}-v2", "-n", namespace).splitlines()
+    assert table[0].split() == ["NAME", "AGENT", "MODEL", "PHASE", "STEP", "REASON", "AGE"]
+    row = rf"{agent}-v2\s+{agent}\s+model-v2\s+Promoted\s+3/3 100%\s+Promoted\s+\d+[sm]"
+    assert re.fullmatch(row, table[1].strip()), table[1]
 
 
 def test_offline_gate_blocks_a_slice_below_floor_and_creates_no_rollout(
@@ -241,14 +231,7 @@ def test_guardrail_breach_rolls_back_within_one_interval(
     baseline(kubectl, namespace, agent, name)
     ship(kubectl, namespace, *reports(agent, "v2", 2), release(agent, "v2", name))
     baking = wait_baking(kubectl, namespace, f"{agent}-v2", 1)
-    wait_for(
-        lambda: (
-            status(kubectl, namespace, f"{agent}-v2").get("analysis")
-            or (_ for _ in ()).throw(Pending("no look yet"))
-        ),
-        60,
-        "a first healthy look",
-    )
+    wait_for(lambda: _looked(kubectl, namespace, f"{agent}-v2", 1), 60, "a first healthy look")
     flipped = misbehave(
         kubectl, namespace, baking["rollout"]["canaryRevision"], interventionRate=0.9
     )
@@ -330,8 +313,10 @@ def test_low_traffic_holds_with_insufficient_traffic_and_never_promotes(
     held = wait_for(holding, 90, "a hold for insufficient traffic")
     assert held["phase"] == "Canary"
     assert held["step"] == 1
-    time.sleep(20)  # two more looks past the bake: still held, never promoted
-    later = status(kubectl, namespace, f"{agent}-v2")
+    looks = held["analysis"]["look"]
+    later = wait_for(
+        lambda: _looked(kubectl, namespace, f"{agent}-v2", looks + 2), 60, "two more looks"
+    )
     assert (later["phase"], later["step"], later["reason"]) == ("Canary", 1, "InsufficientTraffic")
     assert "StepPromoted" not in reasons(kubectl, namespace, f"{agent}-v2")
     assert "Holding" in reasons(kubectl, namespace, f"{agent}-v2")
@@ -357,14 +342,28 @@ def test_prometheus_down_never_promotes_and_holds_with_metrics_unavailable(
             "a hold for unavailable metrics",
         )
         assert held["phase"] == "Canary"
-        time.sleep(40)  # well past the 30 s bake: without metrics, no promotion
-        later = status(kubectl, namespace, f"{agent}-v2")
+        later = wait_for(
+            lambda: _failed(kubectl, namespace, f"{agent}-v2", 5), 90, "five failed looks"
+        )  # well past the 30 s bake: without metrics, no promotion
         assert (later["phase"], later["step"]) == ("Canary", 1)
-        assert later["metricsFailures"] >= 4
         assert "StepPromoted" not in reasons(kubectl, namespace, f"{agent}-v2")
     finally:
         Stack(stack.stack_dir).up()  # repairs the stack: Prometheus comes back
     wait_phase(kubectl, namespace, f"{agent}-v2", "Promoted", timeout=240)
+
+
+def _looked(kubectl: Kubectl, namespace: str, name: str, looks: int) -> dict[str, Any]:
+    current = status(kubectl, namespace, name)
+    if (current.get("analysis") or {}).get("look", 0) < looks:
+        raise Pending(f"{current.get('analysis', {}).get('look')} looks")
+    return current
+
+
+def _failed(kubectl: Kubectl, namespace: str, name: str, failures: int) -> dict[str, Any]:
+    current = status(kubectl, namespace, name)
+    if current.get("metricsFailures", 0) < failures:
+        raise Pending(f"{current.get('metricsFailures')} failed looks")
+    return current
 
 
 def _reason(kubectl: Kubectl, namespace: str, name: str, reason: str) -> dict[str, Any]:
@@ -438,7 +437,7 @@ def test_sigkill_mid_step_then_restart_finishes_correctly(
     baseline(kubectl, namespace, agent, test_policy)
     ship(kubectl, namespace, *reports(agent, "v2", 2), release(agent, "v2", test_policy))
     wait_baking(kubectl, namespace, f"{agent}-v2", 1)
-    time.sleep(12)
+    wait_for(lambda: _looked(kubectl, namespace, f"{agent}-v2", 1), 30, "a first look")
     operator.kill(stack.stack_dir)
     time.sleep(25)  # the bake ends while nobody watches
     operator.start(stack, kubectl)

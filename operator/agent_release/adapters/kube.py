@@ -69,7 +69,7 @@ AGENTRELEASES = Resource("agentrelease.dev", "v1alpha1", "agentreleases")
 EVALREPORTS = Resource("agentrelease.dev", "v1alpha1", "evalreports")
 RELEASEPOLICIES = Resource("agentrelease.dev", "v1alpha1", "releasepolicies", namespaced=False)
 ROLLOUTS = Resource("argoproj.io", "v1alpha1", "rollouts")
-DEPLOYMENTS = Resource("apps", "v1", "deployments")
+REPLICASETS = Resource("apps", "v1", "replicasets")
 EVENTS = Resource("", "v1", "events")
 SELF_SUBJECT_REVIEWS = Resource(
     "authentication.k8s.io", "v1", "selfsubjectreviews", namespaced=False

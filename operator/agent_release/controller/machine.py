@@ -89,6 +89,9 @@ class World:
     baseline: Baseline
     rollout: RolloutView | None
     rival: str | None = None  # a newer release of the agent that drives the Rollout
+    # the release whose template the Rollout's current (canary) ReplicaSet runs; read when
+    # a step is about to start baking, None otherwise
+    canary_release: str | None = None
     request: Request | None = None
     outcome: AnalysisOutcome | None = None
 
@@ -462,6 +465,10 @@ def _canary(release: AgentRelease, world: World, plan: Plan) -> None:
         return
     if not rollout.paused_at(rollouts.pause_index(step)):
         return  # still shifting traffic to this step's weight
+    if status.step_started_at is None and world.canary_release != release.metadata.name:
+        # Argo Rollouts may report the previous canary's pause and hash for a moment after
+        # the template changed: bake only once the canary ReplicaSet runs this release
+        return
     if status.step_started_at is None:
         plan.set(
             step_started_at=world.now,

@@ -23,6 +23,7 @@ from ..adapters.kube import (
     EVALREPORTS,
     EVENTS,
     RELEASEPOLICIES,
+    REPLICASETS,
     ROLLOUTS,
     AlreadyExists,
     ApiError,
@@ -115,6 +116,10 @@ async def observe(rt: Runtime, release: AgentRelease, outcome: AnalysisOutcome |
     body = await kube.get(ROLLOUTS, namespace, rollouts.rollout_name_of(spec.agent))
     rollout = rollouts.view(body) if body is not None else None
     rival = await _rival(kube, release, rollout.release if rollout else None)
+    canary_release = None
+    status = release.status
+    if status and status.phase is Phase.CANARY and status.step_started_at is None and rollout:
+        canary_release = await _template_release(kube, namespace, rollout.current_hash)
     return World(
         now=now(),
         policy=policy,
@@ -122,6 +127,7 @@ async def observe(rt: Runtime, release: AgentRelease, outcome: AnalysisOutcome |
         baseline=baseline,
         rollout=rollout,
         rival=rival,
+        canary_release=canary_release,
         request=_request(release),
         outcome=outcome,
     )
@@ -214,6 +220,21 @@ async def _baseline(kube: Kube, release: AgentRelease, listed: list[dict[str, An
         if found is not None and found.report is not None:
             reports[stage] = found.report
     return Baseline(release=source, reports=reports)
+
+
+async def _template_release(kube: Kube, namespace: str, revision: str | None) -> str | None:
+    """The release named in the pod template of the ReplicaSet of `revision`."""
+    if not revision:
+        return None
+    selector = f"{rollouts.HASH_LABEL}={revision}"
+    for replicaset in await kube.list(REPLICASETS, namespace, labels=selector):
+        template = replicaset.get("spec", {}).get("template", {})
+        release = (template.get("metadata", {}).get("annotations") or {}).get(
+            rollouts.ANNOTATION_RELEASE
+        )
+        if release:
+            return str(release)
+    return None
 
 
 async def _rival(kube: Kube, release: AgentRelease, driver: str | None) -> str | None:
