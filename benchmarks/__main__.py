@@ -1,7 +1,12 @@
-"""Run every benchmark and print one line each: `make bench`."""
+"""Run every benchmark and print one line each: `make bench`.
+
+`--no-stack` skips the operator benchmark, which needs the local stack (started if it
+is not running) and takes several minutes.
+"""
 
 from __future__ import annotations
 
+import argparse
 import sys
 import tempfile
 from itertools import chain
@@ -13,6 +18,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(prog="benchmarks", description=__doc__)
+    parser.add_argument("--no-stack", action="store_true", help="skip the operator benchmark")
+    args = parser.parse_args()
     print(f"python {sys.version.split()[0]}; medians of repeated runs in-process")
     with tempfile.TemporaryDirectory() as tmp:
         timings = chain(
@@ -20,6 +28,11 @@ def main() -> int:
         )
         for timing in timings:
             print(timing.line(), flush=True)
+    if not args.no_stack:
+        from . import canary_bench  # noqa: PLC0415 - needs the e2e packages on the path
+
+        for line in canary_bench.run():
+            print(line, flush=True)
     return 0
 
 

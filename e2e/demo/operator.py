@@ -35,8 +35,13 @@ ACCOUNT = "agent-release-operator"
 @dataclass(frozen=True)
 class OperatorInfo:
     pid: int
+    start_ticks: int
     metrics_url: str
     log: Path
+
+    @property
+    def record(self) -> procs.ProcessRecord:
+        return procs.ProcessRecord(self.pid, self.start_ticks)
 
 
 def _state_file(stack_dir: Path) -> Path:
@@ -104,7 +109,7 @@ def running(stack_dir: Path) -> OperatorInfo | None:
     record = procs.ProcessRecord(data["pid"], data["start_ticks"])
     if not procs.is_running(record):
         return None
-    return OperatorInfo(record.pid, data["metrics_url"], log_file(stack_dir))
+    return OperatorInfo(record.pid, record.start_ticks, data["metrics_url"], log_file(stack_dir))
 
 
 def start(stack: StackInfo, kubectl: Kubectl, **env: str) -> OperatorInfo:
@@ -127,7 +132,12 @@ def start(stack: StackInfo, kubectl: Kubectl, **env: str) -> OperatorInfo:
     }
     command = [str(Path(sys.executable).parent / "agent-release"), "operator"]
     record = procs.start(command, log_file(stack.stack_dir), env=settings)
-    info = OperatorInfo(record.pid, f"http://127.0.0.1:{port}/metrics", log_file(stack.stack_dir))
+    info = OperatorInfo(
+        record.pid,
+        record.start_ticks,
+        f"http://127.0.0.1:{port}/metrics",
+        log_file(stack.stack_dir),
+    )
     _state_file(stack.stack_dir).write_text(
         json.dumps(
             {"pid": record.pid, "start_ticks": record.start_ticks, "metrics_url": info.metrics_url}

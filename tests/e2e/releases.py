@@ -23,7 +23,9 @@ HEALTHY: dict[str, Any] = {
 BEHAVIOUR = "e2e.agentrelease.dev/behaviour"
 
 
-def policy(name: str, bake: str = "30s", **canary: Any) -> dict[str, Any]:
+def policy(
+    name: str, bake: str = "30s", weights: tuple[int, ...] = (5, 50), **canary: Any
+) -> dict[str, Any]:
     return {
         "apiVersion": "agentrelease.dev/v1alpha1",
         "kind": "ReleasePolicy",
@@ -132,7 +134,11 @@ def reports(agent: str, version: str, generation: int, **overrides: float) -> li
 
 
 def release(
-    agent: str, version: str, policy_name: str, behaviour: dict[str, Any] | None = None
+    agent: str,
+    version: str,
+    policy_name: str,
+    behaviour: dict[str, Any] | None = None,
+    replicas: int = 20,
 ) -> dict[str, Any]:
     return {
         "apiVersion": "agentrelease.dev/v1alpha1",
@@ -147,7 +153,7 @@ def release(
             },
             "policy": policy_name,
             "rollout": {
-                "replicas": 20,
+                "replicas": replicas,
                 "template": {
                     "metadata": {"annotations": {BEHAVIOUR: json.dumps(behaviour or HEALTHY)}},
                     "spec": {"containers": [{"name": "agent", "image": "placeholder"}]},
