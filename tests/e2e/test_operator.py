@@ -97,6 +97,19 @@ def baseline(kubectl: Kubectl, namespace: str, agent: str, policy_name: str) -> 
     wait_phase(kubectl, namespace, f"{agent}-v1", "Promoted", timeout=90)
 
 
+def canary(
+    kubectl: Kubectl,
+    namespace: str,
+    agent: str,
+    policy_name: str,
+    behaviour: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The agent's baseline, then candidate v2 baking at step 1; returns v2's status."""
+    baseline(kubectl, namespace, agent, policy_name)
+    ship(kubectl, namespace, *reports(agent, "v2", 2), release(agent, "v2", policy_name, behaviour))
+    return wait_baking(kubectl, namespace, f"{agent}-v2", 1)
+
+
 def rollout(kubectl: Kubectl, namespace: str, agent: str) -> dict[str, Any]:
     body: dict[str, Any] = kubectl.json("get", "rollouts.argoproj.io", agent, "-n", namespace)
     return body
@@ -228,9 +241,7 @@ def test_guardrail_breach_rolls_back_within_one_interval(
 ) -> None:
     name = f"e2e-{agent}"
     kubectl.apply([policy(name, bake="5m")])
-    baseline(kubectl, namespace, agent, name)
-    ship(kubectl, namespace, *reports(agent, "v2", 2), release(agent, "v2", name))
-    baking = wait_baking(kubectl, namespace, f"{agent}-v2", 1)
+    baking = canary(kubectl, namespace, agent, name)
     wait_for(lambda: _looked(kubectl, namespace, f"{agent}-v2", 1), 60, "a first healthy look")
     flipped = misbehave(
         kubectl, namespace, baking["rollout"]["canaryRevision"], interventionRate=0.9
@@ -279,9 +290,7 @@ def test_a_hard_policy_violation_aborts_at_the_next_look(
 ) -> None:
     name = f"e2e-{agent}"
     kubectl.apply([policy(name, bake="5m")])
-    baseline(kubectl, namespace, agent, name)
-    ship(kubectl, namespace, *reports(agent, "v2", 2), release(agent, "v2", name))
-    baking = wait_baking(kubectl, namespace, f"{agent}-v2", 1)
+    baking = canary(kubectl, namespace, agent, name)
     flipped = misbehave(
         kubectl, namespace, baking["rollout"]["canaryRevision"], policyViolationRate=0.2
     )
@@ -299,10 +308,8 @@ def test_low_traffic_holds_with_insufficient_traffic_and_never_promotes(
     agent: str,
     test_policy: str,
 ) -> None:
-    baseline(kubectl, namespace, agent, test_policy)
     quiet = {**HEALTHY, "requestsPerSecond": 0.05}
-    ship(kubectl, namespace, *reports(agent, "v2", 2), release(agent, "v2", test_policy, quiet))
-    wait_baking(kubectl, namespace, f"{agent}-v2", 1)
+    canary(kubectl, namespace, agent, test_policy, quiet)
 
     def holding() -> dict[str, Any]:
         current = status(kubectl, namespace, f"{agent}-v2")
@@ -330,9 +337,7 @@ def test_prometheus_down_never_promotes_and_holds_with_metrics_unavailable(
     agent: str,
     test_policy: str,
 ) -> None:
-    baseline(kubectl, namespace, agent, test_policy)
-    ship(kubectl, namespace, *reports(agent, "v2", 2), release(agent, "v2", test_policy))
-    wait_baking(kubectl, namespace, f"{agent}-v2", 1)
+    canary(kubectl, namespace, agent, test_policy)
     prometheus = _component_pid(stack, "prometheus")
     os.killpg(prometheus, signal.SIGKILL)
     try:
@@ -434,9 +439,7 @@ def test_sigkill_mid_step_then_restart_finishes_correctly(
     agent: str,
     test_policy: str,
 ) -> None:
-    baseline(kubectl, namespace, agent, test_policy)
-    ship(kubectl, namespace, *reports(agent, "v2", 2), release(agent, "v2", test_policy))
-    wait_baking(kubectl, namespace, f"{agent}-v2", 1)
+    canary(kubectl, namespace, agent, test_policy)
     wait_for(lambda: _looked(kubectl, namespace, f"{agent}-v2", 1), 30, "a first look")
     operator.kill(stack.stack_dir)
     time.sleep(25)  # the bake ends while nobody watches
@@ -491,9 +494,7 @@ def test_people_promote_and_abort_with_a_reason(
 ) -> None:
     name = f"e2e-{agent}"
     kubectl.apply([policy(name, bake="10m")])
-    baseline(kubectl, namespace, agent, name)
-    ship(kubectl, namespace, *reports(agent, "v2", 2), release(agent, "v2", name))
-    wait_baking(kubectl, namespace, f"{agent}-v2", 1)
+    canary(kubectl, namespace, agent, name)
     done = cli(stack, "promote", f"{agent}-v2", "-n", namespace, "--reason", "verified by hand")
     assert done.returncode == 0, done.stderr
     assert "promoted one step" in done.stdout

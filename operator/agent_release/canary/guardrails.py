@@ -110,7 +110,7 @@ def _rate(guardrail: Guardrail, sides: Sides, look: Look) -> GuardrailResult:
         guardrail,
         sides,
         result,
-        None if result is Result.PASS else _reason(result),
+        None,
         message,
         canary=c_rate,
         stable=s_rate,
@@ -161,7 +161,7 @@ def _ratio(guardrail: Guardrail, sides: Sides, look: Look) -> GuardrailResult:
         guardrail,
         sides,
         result,
-        None if result is Result.PASS else _reason(result),
+        None,
         message,
         canary=c,
         stable=s,
@@ -210,6 +210,9 @@ def _result(
     observed: float | None = None,
     bounds: Bounds | None = None,
 ) -> GuardrailResult:
+    """The record of one judgement; `reason` None means the one `result` implies."""
+    if reason is None and result is not Result.PASS:
+        reason = _reason(result)
     return GuardrailResult(
         metric=guardrail.metric.value,
         hard=guardrail.hard,

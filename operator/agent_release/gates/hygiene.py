@@ -48,35 +48,21 @@ def version_drift(what: str, candidate: tuple[str, str], baseline: tuple[str, st
     )
 
 
+def _refused(stage: Stage, name: str, reason: ReasonCode, message: str) -> GateReport:
+    """A gate decided by one failed check about the report itself."""
+    check = Check(name=name, metric=name, result=Result.FAIL, reason=reason, message=message)
+    return GateReport.of(stage, [check])
+
+
 def report_missing(stage: Stage, detail: str) -> GateReport:
     """The gate's decision when its EvalReport cannot be found (yet)."""
-    return GateReport.of(
-        stage,
-        [
-            Check(
-                name="report",
-                metric="report",
-                result=Result.FAIL,
-                reason=ReasonCode.REPORT_MISSING,
-                message=f"no {stage.value} EvalReport: {detail}",
-            )
-        ],
-    )
+    message = f"no {stage.value} EvalReport: {detail}"
+    return _refused(stage, "report", ReasonCode.REPORT_MISSING, message)
 
 
 def report_invalid(stage: Stage, name: str, problem: str) -> GateReport:
-    return GateReport.of(
-        stage,
-        [
-            Check(
-                name="report",
-                metric="report",
-                result=Result.FAIL,
-                reason=ReasonCode.REPORT_INVALID,
-                message=f"EvalReport {name} is invalid: {problem}",
-            )
-        ],
-    )
+    message = f"EvalReport {name} is invalid: {problem}"
+    return _refused(stage, "report", ReasonCode.REPORT_INVALID, message)
 
 
 def candidate_mismatch(
@@ -96,15 +82,5 @@ def candidate_mismatch(
         differences.append(f"tools {evaluated.tools} (release wants {wanted.tools})")
     if not differences:
         return None
-    return GateReport.of(
-        stage,
-        [
-            Check(
-                name="candidate",
-                metric="candidate",
-                result=Result.FAIL,
-                reason=ReasonCode.CANDIDATE_MISMATCH,
-                message=f"EvalReport {name} evaluated {'; '.join(differences)}",
-            )
-        ],
-    )
+    message = f"EvalReport {name} evaluated {'; '.join(differences)}"
+    return _refused(stage, "candidate", ReasonCode.CANDIDATE_MISMATCH, message)

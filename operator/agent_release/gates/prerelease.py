@@ -39,30 +39,27 @@ def prerelease_checks(
         checks.append(_holdout(report))
     checks.extend(seeds_check(item, policy.min_seeds) for item in report.slices)
     seeds = [run for item in report.slices for run in item.seeds]
-    if policy.policy_violations is not None:
-        checks.append(
-            count_check(
-                name="policy-violations",
-                metric="policy_violations",
-                label="hard policy violations",
-                total=total(seeds, "policy_violations"),
-                limit=policy.policy_violations.max,
-                reason=ReasonCode.POLICY_VIOLATION,
+    hard_limits = (
+        (policy.policy_violations, "policy_violations", "hard policy violations", _VIOLATION),
+        (policy.rollback_triggers, "rollback_triggers", "simulated rollback triggers", _TRIGGERS),
+    )
+    for limit, metric, label, reason in hard_limits:
+        if limit is not None:
+            checks.append(
+                count_check(
+                    name=metric.replace("_", "-"),
+                    metric=metric,
+                    label=label,
+                    total=total(seeds, metric),
+                    limit=limit.max,
+                    reason=reason,
+                )
             )
-        )
-    if policy.rollback_triggers is not None:
-        checks.append(
-            count_check(
-                name="rollback-triggers",
-                metric="rollback_triggers",
-                label="simulated rollback triggers",
-                total=total(seeds, "rollback_triggers"),
-                limit=policy.rollback_triggers.max,
-                reason=ReasonCode.ROLLBACK_TRIGGERS,
-            )
-        )
     checks.extend(_versus_baseline(candidate, baseline, policy, ctx))
     return checks
+
+
+_VIOLATION, _TRIGGERS = ReasonCode.POLICY_VIOLATION, ReasonCode.ROLLBACK_TRIGGERS
 
 
 def _holdout(report: EvalReportSpec) -> Check:
