@@ -138,16 +138,13 @@ def measure(
             namespace,
         )
         revisions = wait_for(lambda: _baking(kubectl, namespace, canaries), 600, "canaries baking")
-        before, started = (
-            _metric(info.metrics_url, "agentrelease_prometheus_queries_total"),
-            time.time(),
-        )
+        # count over exactly four analysis intervals of the operator's clock (looks fall on
+        # multiples of the interval): from mid-interval to mid-interval four intervals later
+        time.sleep(INTERVAL - time.time() % INTERVAL + INTERVAL / 2)
+        before = _metric(info.metrics_url, "agentrelease_prometheus_queries_total")
         time.sleep(4 * INTERVAL)
-        after, ended = (
-            _metric(info.metrics_url, "agentrelease_prometheus_queries_total"),
-            time.time(),
-        )
-        per_interval = (after - before) / ((ended - started) / INTERVAL)
+        after = _metric(info.metrics_url, "agentrelease_prometheus_queries_total")
+        per_interval = (after - before) / 4
         rss = procs.rss_bytes(info.record) / 2**20
         violating = json.dumps({**quiet, "requestsPerSecond": 5, "policyViolationRate": 0.3})
         selector = f"rollouts-pod-template-hash in ({','.join(revisions.values())})"

@@ -140,7 +140,7 @@ async def look_at(rt: Runtime, group: Sequence[Baking], now: float) -> dict[Key,
     except PrometheusUnavailable as error:
         return {
             i.key: AnalysisOutcome(
-                step=i.step, analysis=None, decision=None, error=str(error), taken_at=now
+                step=i.step, analysis=None, decision=None, error=str(error), taken_at=time.time()
             )
             for i in group
         }
@@ -203,7 +203,9 @@ def _judge(
         result=combine([r.result for r in results]) if results else Result.PASS,
         guardrails=results,
     )
-    return AnalysisOutcome(step=item.step, analysis=analysis, decision=decision, taken_at=now)
+    return AnalysisOutcome(
+        step=item.step, analysis=analysis, decision=decision, taken_at=time.time()
+    )
 
 
 async def tick(rt: Runtime, attempts: dict[Key, float], reconciled: dict[Key, float]) -> None:
