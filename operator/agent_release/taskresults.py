@@ -207,14 +207,6 @@ def _row(data: dict[str, Any]) -> TaskResult:
     return TaskResult(**data)
 
 
-def parse_task_line(data: Any, where: str) -> TaskResult:
-    """One decoded jsonl record; `where` ("file:line") prefixes every error."""
-    problem = _problem(data)
-    if problem is not None:
-        raise TaskFileError(f"{where}: {problem}")
-    return _row(dict(data))
-
-
 def read_task_file(path: Path) -> list[TaskResult]:
     """Read a jsonl per-task results file (blank lines ignored).
 

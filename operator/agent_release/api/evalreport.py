@@ -44,9 +44,6 @@ class Candidate(Model):
         exclude_if=is_empty,
     )
 
-    def same_as(self, other: Candidate) -> bool:
-        return (self.model, self.runtime, self.tools) == (other.model, other.runtime, other.tools)
-
     def describe(self) -> str:
         tools = ",".join(f"{k}={v}" for k, v in sorted(self.tools.items()))
         return f"model={self.model} runtime={self.runtime}" + (f" tools={tools}" if tools else "")
