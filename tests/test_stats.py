@@ -201,3 +201,12 @@ def test_each_tail_errs_at_half_alpha(n1: int, p: float) -> None:
     if p < 0.1:
         wilson_low, _ = _tail_errors(wilson, n1, p, runs)
         assert wilson_low > low
+
+
+def test_a_ratio_interval_too_wide_to_mean_anything_is_none() -> None:
+    """An interim canary look tests at a tiny α with few units: t explodes, no overflow."""
+    c = ratio_estimate([10.0, 30.0, 5.0], [1.0, 1.0, 1.0])
+    b = ratio_estimate([10.0, 11.0, 9.0], [1.0, 1.0, 1.0])
+    point, bounds = ratio_of_ratios(c, b, 1 - 1e-12)
+    assert point == pytest.approx(1.5)
+    assert bounds is None

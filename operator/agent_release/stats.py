@@ -166,5 +166,10 @@ def ratio_of_ratios(
     df_parts = (vc * vc / (candidate.units - 1)) + (vb * vb / (baseline.units - 1))
     df = total * total / df_parts if df_parts > 0 else 1e9
     half = t_value(confidence, df) * math.sqrt(total)
+    if not half < _LOG_SPAN:
+        return point, None  # wider than any ratio means: no usable interval (tiny α, few units)
     log_point = math.log(point)
     return point, Bounds(math.exp(log_point - half), math.exp(log_point + half))
+
+
+_LOG_SPAN = 50.0  # e^50 ≈ 5e21: a ratio interval beyond it says nothing

@@ -122,25 +122,24 @@ def _rate(guardrail: Guardrail, sides: Sides, look: Look) -> GuardrailResult:
 def _ratio(guardrail: Guardrail, sides: Sides, look: Look) -> GuardrailResult:
     level = 1 - look.alpha
     metric = guardrail.metric
+    canary, stable = sides.canary, sides.stable
+    found: tuple[float, Bounds | None] | None = None
     if metric is GuardrailMetric.P95_END_TO_END_LATENCY:
-        c = histogram.quantile(sides.canary.buckets, 0.95)
-        s = histogram.quantile(sides.stable.buckets, 0.95)
-        found = histogram.ratio_interval(sides.canary.buckets, sides.stable.buckets, 0.95, level)
+        c = histogram.quantile(canary.buckets, 0.95)
+        s = histogram.quantile(stable.buckets, 0.95)
+        if c is not None and s is not None and s > 0:
+            ratio = histogram.ratio_interval(canary.buckets, stable.buckets, 0.95, level)
+            found = ratio if ratio is not None else (c / s, None)
         unit = "s"
     else:
         c = s = None
-        found = None
-        canary, stable = sides.canary, sides.stable
-        if (
-            canary.numerator_total > 0
-            and canary.denominator_total > 0
-            and (stable.numerator_total > 0 and stable.denominator_total > 0)
+        if min(canary.numerator_total, canary.denominator_total) > 0 and (
+            min(stable.numerator_total, stable.denominator_total) > 0
         ):
             ce = ratio_estimate(canary.numerator, canary.denominator)
             se = ratio_estimate(stable.numerator, stable.denominator)
-            point, bounds = ratio_of_ratios(ce, se, level)
             c, s = ce.value, se.value
-            found = (point, bounds) if bounds is not None else None
+            found = ratio_of_ratios(ce, se, level)
         unit = " USD"
     if found is None or c is None or s is None:
         return _result(
@@ -151,6 +150,18 @@ def _ratio(guardrail: Guardrail, sides: Sides, look: Look) -> GuardrailResult:
             f"{metric.value}: not enough data on both revisions for a ratio yet",
         )
     point, bounds = found
+    if bounds is None:
+        return _result(
+            guardrail,
+            sides,
+            Result.INCONCLUSIVE,
+            ReasonCode.INSUFFICIENT_EVIDENCE,
+            f"{metric.value}: canary {c:.4g}{unit} vs stable {s:.4g}{unit}, ×{point:.3f}; "
+            f"too few intervals yet to bound the ratio at this look's level ({level * 100:.4g}%)",
+            canary=c,
+            stable=s,
+            observed=point,
+        )
     result = _decide(guardrail, point, bounds)
     message = (
         f"{metric.value}: canary {c:.4g}{unit} vs stable {s:.4g}{unit}, ×{point:.3f} "

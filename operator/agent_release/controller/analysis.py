@@ -144,7 +144,13 @@ async def look_at(rt: Runtime, group: Sequence[Baking], now: float) -> dict[Key,
             )
             for i in group
         }
-    return {item.key: _judge(item, answers, now) for item in group}
+    outcomes = {}
+    for item in group:
+        try:
+            outcomes[item.key] = _judge(item, answers, now)
+        except Exception as error:  # a bug for one release must not stop the others' looks
+            logger(release=item.key[1]).exception("look failed", error=str(error))
+    return outcomes
 
 
 async def _query(
@@ -228,8 +234,9 @@ async def tick(rt: Runtime, attempts: dict[Key, float], reconciled: dict[Key, fl
     work = []
     for (_, at), group in due(items, now, attempts).items():
         outcomes = await look_at(rt, group, at)
+        for item in group:
+            attempts[item.key] = at  # once per look time, whatever came of it
         for key, outcome in outcomes.items():
-            attempts[key] = at
             looked.add(key)
             verdict = outcome.decision.verdict.value if outcome.decision else "Unavailable"
             rt.metrics.analyses.labels(verdict=verdict).inc()
