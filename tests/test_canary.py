@@ -230,7 +230,7 @@ def test_interim_looks_spend_half_the_budget() -> None:
     assert spent < 0.025
     assert look(0.05, 60, None, 1800, 0).alpha < 1e-10  # first minute: only gross breaches
     assert look(0.05, 1800, 1740, 1800, 0) == Look(0.05, True)
-    assert look(0.05, 1900, 1800, 1800, 3).alpha == pytest.approx(0.05 / 8)
+    assert look(0.05, 1900, 1800, 1800, 3).alpha == pytest.approx(0.05 / 12)  # α/(j(j+1))
 
 
 def _naive_look(

@@ -1,8 +1,9 @@
 """Manifests for the operator's end-to-end tests: one agent per test, its own policy.
 
-The test policy bakes 30 s per step and looks every 10 s (twice the stack's scrape
-interval), with the demo's thresholds; the simulated pods serve 20 tasks/s each, so a
-5% step sees about 600 canary tasks per bake.
+The test policy bakes 40 s per step and looks every 10 s (twice the stack's scrape
+interval), with the demo's thresholds; the simulated pods serve 40 tasks/s each, so a
+5% step has about 1200 canary tasks to judge at the end of its bake: enough that a
+healthy canary rarely ends a bake undecided (and holds, which only slows a test down).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 from typing import Any
 
 HEALTHY: dict[str, Any] = {
-    "requestsPerSecond": 20,
+    "requestsPerSecond": 40,
     "successRate": 0.92,
     "interventionRate": 0.03,
     "latencySeconds": {"p50": 40, "p95": 120},
@@ -24,7 +25,7 @@ BEHAVIOUR = "e2e.agentrelease.dev/behaviour"
 
 
 def policy(
-    name: str, bake: str = "30s", weights: tuple[int, ...] = (5, 50), **canary: Any
+    name: str, bake: str = "40s", weights: tuple[int, ...] = (5, 50), **canary: Any
 ) -> dict[str, Any]:
     return {
         "apiVersion": "agentrelease.dev/v1alpha1",

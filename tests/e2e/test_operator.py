@@ -264,7 +264,11 @@ def test_guardrail_breach_rolls_back_within_one_interval(
     wait_for(
         lambda: _no_canary_pods(kubectl, namespace, record["revision"]), 60, "canary scaled to 0"
     )
-    assert reasons(kubectl, namespace, f"{agent}-v2")[-2:] == ["GuardrailBreached", "RolledBack"]
+    # both told in the same second: Events order only to the second
+    assert set(reasons(kubectl, namespace, f"{agent}-v2")[-2:]) == {
+        "GuardrailBreached",
+        "RolledBack",
+    }
 
 
 def rolled_at(record: dict[str, Any]) -> float:
@@ -348,8 +352,8 @@ def test_prometheus_down_never_promotes_and_holds_with_metrics_unavailable(
         )
         assert held["phase"] == "Canary"
         later = wait_for(
-            lambda: _failed(kubectl, namespace, f"{agent}-v2", 5), 90, "five failed looks"
-        )  # well past the 30 s bake: without metrics, no promotion
+            lambda: _failed(kubectl, namespace, f"{agent}-v2", 6), 120, "six failed looks"
+        )  # well past the 40 s bake: without metrics, no promotion
         assert (later["phase"], later["step"]) == ("Canary", 1)
         assert "StepPromoted" not in reasons(kubectl, namespace, f"{agent}-v2")
     finally:
@@ -401,7 +405,7 @@ def test_killed_at_the_worst_line_the_operator_neither_skips_nor_repeats_a_step(
     operator.stop(stack.stack_dir)
     faulty = operator.start(stack, kubectl, AGENT_RELEASE_FAULT="crash-before:PromoteStep")
     ship(kubectl, namespace, *reports(agent, "v2", 2), release(agent, "v2", test_policy))
-    wait_for(lambda: _exited(faulty.pid), 150, "the operator to die at its first promotion")
+    wait_for(lambda: _exited(faulty.pid), 240, "the operator to die at its first promotion")
     died = status(kubectl, namespace, f"{agent}-v2")
     assert died["step"] == 2  # status was written...
     assert (

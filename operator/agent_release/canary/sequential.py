@@ -16,7 +16,9 @@ The error budget is α = 1 − confidence, and a rollback is a one-sided error:
   once at the policy's level: the two-sided 1 − α interval the policy describes,
   whose wrong-side error is α/2.
 - When `onInconclusive: hold` keeps the step baking, the j-th look after the end
-  tests at α/2^j, so all the extra looks together add at most α/2 more.
+  tests at α/(j(j+1)), so all the extra looks together add at most α/2 more. The
+  level falls polynomially while the evidence grows like √n, so a hold resolves as
+  data accumulates (a geometric α/2^j would outrun the data and could hold forever).
 The interim levels are two-sided, so their wrong-side share is α/4. A healthy canary
 is therefore rolled back with probability at most 3α/4 per step (α/4 during the bake,
 α/2 at its end), and at most 5α/4 with any number of hold looks. In simulation the
@@ -54,6 +56,6 @@ def look(alpha: float, elapsed: float, previous: float | None, bake: float, hold
     `holds` counts looks already taken after the end of the bake.
     """
     if elapsed >= bake:
-        return Look(alpha=alpha / 2**holds, final=True)
+        return Look(alpha=alpha if holds == 0 else alpha / (holds * (holds + 1)), final=True)
     increment = _spent(alpha, elapsed / bake) - _spent(alpha, (previous or 0.0) / bake)
     return Look(alpha=max(increment, 1e-12), final=False)
