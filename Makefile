@@ -18,7 +18,7 @@ UV := $(CACHE_DIR)/tools/uv-$(UV_VERSION)/bin/uv
 VENV := $(UV_PROJECT_ENVIRONMENT)
 PY := $(VENV)/bin/python
 
-.PHONY: help install test lint unit crds bench up demo run down
+.PHONY: help install debian-packages test lint unit crds bench up demo run down
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 
 install: $(VENV)/.synced ## create the Python environment from uv.lock (outside the tree)
 
+debian-packages: ## Debian packages the local stack needs (prometheus), once; root or sudo
+	@e2e/debian-packages.sh
+
 lint: install ## ruff and mypy (strict)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -41,24 +44,24 @@ lint: install ## ruff and mypy (strict)
 unit: install ## tests that need no cluster
 	$(PY) -m pytest -m "not e2e"
 
-test: lint ## everything: lint, type-check, unit and end-to-end tests on the local stack
+test: lint debian-packages ## everything: lint, type-check, unit and end-to-end tests on the local stack
 	$(PY) -m pytest
 
 crds: install ## regenerate crds/*.yaml from the pydantic models
 	$(PY) -m agent_release.api.crdgen crds
 
-bench: install ## benchmarks (not tests): prints medians; BENCH_ARGS=--no-stack skips the operator's
+bench: install debian-packages ## benchmarks (not tests): prints medians; BENCH_ARGS=--no-stack skips the operator's
 	PYTHONPATH=$(CURDIR)/e2e AGENT_RELEASE_CACHE_DIR=$(CACHE_DIR) $(PY) -m benchmarks $(BENCH_ARGS)
 
 DEMO = PYTHONPATH=$(CURDIR)/e2e AGENT_RELEASE_CACHE_DIR=$(CACHE_DIR) $(PY) -m demo
 
-up: install ## local stack + CRDs + policies + the operator in the background (idempotent)
+up: install debian-packages ## local stack + CRDs + policies + the operator in the background (idempotent)
 	$(DEMO) up
 
-demo: install ## on a running `make up`: a baseline, a good and a bad release of one agent
+demo: install debian-packages ## on a running `make up`: a baseline, a good and a bad release of one agent
 	$(DEMO) demo
 
-run: install ## the main job: `up`, then `demo` with a live view until both candidates finish
+run: install debian-packages ## the main job: `up`, then `demo` with a live view until both candidates finish
 	$(DEMO) run
 
 down: install ## stop the operator and the local stack (builds and logs are kept)

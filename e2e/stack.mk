@@ -12,7 +12,7 @@ STACK_LOG_LINES ?= 20
 stack-build: install ## build the stack's Go programs (once per pinned version)
 	$(LOCALSTACK) build
 
-stack-up: install ## start the local stack, or check it is up (idempotent)
+stack-up: install debian-packages ## start the local stack, or check it is up (idempotent)
 	$(LOCALSTACK) up
 
 stack-down: install ## stop the local stack; keeps builds and logs
