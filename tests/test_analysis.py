@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from agent_release.controller.analysis import baking, due
+from agent_release.controller.analysis import due
+from agent_release.controller.registry import Baking, track
 
 from .test_machine import canary_status, policy, release
 
@@ -17,6 +18,10 @@ def body(name: str, started: float, **status: Any) -> dict[str, Any]:
     item = release(**canary_status(started=when, canary=EVERY_15S, **status)).wire()
     item["metadata"]["name"] = name
     return item
+
+
+def baking(item: dict[str, Any]) -> Baking | None:
+    return track(item).baking
 
 
 def test_canaries_started_at_different_times_share_one_look() -> None:
@@ -40,3 +45,16 @@ def test_a_canary_is_looked_at_once_per_grid_point() -> None:
     attempts[item.key] = 1_000_020.0
     assert due([item], now=1_000_034.0, attempts=attempts) == {}
     assert due([item], now=1_000_035.0, attempts=attempts) != {}
+
+
+def test_the_registry_keeps_what_looks_need_not_the_object() -> None:
+    entry = track(body("r", 1_000_000.0))
+    assert entry.phase == "Canary"
+    assert not entry.final
+    assert entry.baking is not None
+    assert entry.baking.previous is None  # no look yet at this step
+    promoted = body("p", 1_000_000.0)
+    promoted["status"]["phase"] = "Promoted"
+    assert track(promoted).final
+    assert track(promoted).baking is None
+    assert track({"metadata": {"name": "new"}}).phase == "Pending"

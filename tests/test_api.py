@@ -178,3 +178,17 @@ def test_release_needs_exactly_one_workload_source() -> None:
     }
     with pytest.raises(ManifestError, match="set exactly one of template, workloadRef"):
         parse(release, AgentRelease, "rel.yaml")
+
+
+@pytest.mark.parametrize("resource", crdgen.RESOURCES, ids=lambda r: r.kind)
+def test_selectable_fields_are_required_strings(resource: crdgen.Resource) -> None:
+    # the API server accepts only scalar fields; an absent one would select as "", so
+    # every field the operator filters on must be required all the way down
+    crd = crdgen.definition(resource)
+    version = crd["spec"]["versions"][0]
+    for selectable in version.get("selectableFields", []):
+        node = version["schema"]["openAPIV3Schema"]
+        for part in selectable["jsonPath"].lstrip(".").split("."):
+            assert part in node.get("required", []), f"{resource.kind} {selectable}: {part}"
+            node = node["properties"][part]
+        assert node["type"] == "string", f"{resource.kind} {selectable}"

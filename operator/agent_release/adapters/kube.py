@@ -10,6 +10,7 @@ the status subresource is all it needs. The CLI uses the same class.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -19,6 +20,16 @@ import kopf
 
 JSON = dict[str, Any]
 Ops = list[JSON]  # a JSON Patch (aliased here: inside Kube, `list` is a method)
+
+
+def field_selector(fields: Mapping[str, str]) -> str:
+    """`a=x,b=y`, with the selector's own metacharacters escaped in values as the API
+    server's parser expects (a model name may well contain `=` or `,`)."""
+
+    def escape(value: str) -> str:
+        return value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=")
+
+    return ",".join(f"{path}={escape(value)}" for path, value in fields.items())
 
 
 class ApiError(Exception):
@@ -169,10 +180,20 @@ class Kube:
             return None
 
     async def list(
-        self, resource: Resource, namespace: str | None = None, labels: str | None = None
+        self,
+        resource: Resource,
+        namespace: str | None = None,
+        labels: str | None = None,
+        fields: Mapping[str, str] | None = None,
     ) -> list[JSON]:
-        params = {"labelSelector": labels} if labels else None
-        body = await self._call("GET", resource.path(namespace), params=params)
+        """Objects of a resource; `fields` are equality field selectors (for custom
+        resources, on the CRD's selectableFields), ANDed."""
+        params = {}
+        if labels:
+            params["labelSelector"] = labels
+        if fields:
+            params["fieldSelector"] = field_selector(fields)
+        body = await self._call("GET", resource.path(namespace), params=params or None)
         items: list[JSON] = body.get("items", [])
         return items
 

@@ -17,16 +17,12 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-
-from pydantic import ValidationError
 
 from ..adapters.prometheus import PrometheusUnavailable
 from ..api.outcomes import Result, combine
-from ..api.policy import CanaryPolicy, Guardrail, GuardrailQuery
-from ..api.release import AgentRelease, AgentReleaseStatus, Analysis, Phase
-from ..api.types import parse_duration
+from ..api.policy import Guardrail, GuardrailQuery
+from ..api.release import Analysis, Phase
 from ..canary.guardrails import Sides, decide, judge
 from ..canary.queries import Points, SeriesKey, guardrail_query, selector, traffic_query
 from ..canary.sequential import look
@@ -34,59 +30,12 @@ from ..canary.windows import side, traffic
 from .machine import AnalysisOutcome
 from .observability import logger
 from .reconcile import reconcile
-from .runtime import Key, Runtime
-
-
-@dataclass(frozen=True, slots=True)
-class Baking:
-    """A release at a paused canary step, with what its look needs."""
-
-    key: Key
-    release: AgentRelease
-    status: AgentReleaseStatus
-    settings: CanaryPolicy
-    step: int
-    started: float  # epoch seconds
-    interval: float
-    canary: str
-    stable: str
-
-
-def baking(body: dict[str, object]) -> Baking | None:
-    """The registry entry as a baking canary, or None if it is not one."""
-    status = body.get("status")
-    if not isinstance(status, dict) or status.get("phase") != Phase.CANARY.value:
-        return None
-    if not status.get("stepStartedAt"):
-        return None
-    try:
-        release = AgentRelease.model_validate(body)
-    except ValidationError:
-        return None
-    st = release.status
-    if st is None or st.canary is None or st.step is None or st.step_started_at is None:
-        return None
-    revisions = st.rollout
-    if revisions is None or not revisions.canary_revision or not revisions.stable_revision:
-        return None
-    return Baking(
-        key=(release.metadata.namespace or "", release.metadata.name),
-        release=release,
-        status=st,
-        settings=st.canary,
-        step=st.step,
-        started=st.step_started_at.timestamp(),
-        interval=parse_duration(st.canary.analysis_interval),
-        canary=revisions.canary_revision,
-        stable=revisions.stable_revision,
-    )
+from .registry import Baking, Key
+from .runtime import Runtime
 
 
 def _last_look(item: Baking, attempts: dict[Key, float]) -> float:
-    analysis = item.status.analysis
-    recorded = (
-        analysis.time.timestamp() if analysis and analysis.step == item.step else item.started
-    )
+    recorded = item.previous.time.timestamp() if item.previous else item.started
     return max(recorded, attempts.get(item.key, 0.0))
 
 
@@ -117,9 +66,7 @@ async def look_at(rt: Runtime, group: Sequence[Baking], now: float) -> dict[Key,
     """One batched analysis, at `now`, of canaries that share an analysis interval."""
     assert group
     interval = group[0].interval
-    matchers = selector(
-        [(i.release.spec.agent, rev) for i in group for rev in (i.canary, i.stable)]
-    )
+    matchers = selector([(i.agent, rev) for i in group for rev in (i.canary, i.stable)])
     periods = max(1, math.floor((now - min(i.started for i in group)) / interval))
     start = now - periods * interval
     queries: dict[tuple[str, GuardrailQuery | None], str] = {}
@@ -172,13 +119,11 @@ def _judge(
     answers: dict[tuple[str, GuardrailQuery | None] | str, dict[SeriesKey, Points]],
     now: float,
 ) -> AnalysisOutcome:
-    status, settings = item.status, item.settings
-    agent = item.release.spec.agent
+    settings, agent, previous = item.settings, item.agent, item.previous
     bake = settings.steps[item.step - 1].bake_seconds()
-    previous = status.analysis if status.analysis and status.analysis.step == item.step else None
     elapsed = now - item.started
     this_look = look(
-        1 - (status.confidence or 0.95),
+        1 - item.confidence,
         elapsed,
         None if previous is None else previous.time.timestamp() - item.started,
         bake,
@@ -202,7 +147,7 @@ def _judge(
     analysis = Analysis(
         time=stamp,
         step=item.step,
-        weight=status.weight or 0,
+        weight=item.weight,
         window_start=datetime.fromtimestamp(item.started, UTC),
         look=(previous.look + 1) if previous else 1,
         final_looks=(previous.final_looks if previous else 0) + this_look.final,
@@ -221,8 +166,8 @@ async def tick(rt: Runtime, attempts: dict[Key, float], reconciled: dict[Key, fl
     batch of fifty verdicts reaches fifty Rollouts in about the time of a few.
     """
     now = time.time()
-    bodies = list(rt.registry.items())
-    items = [b for b in (baking(body) for _, body in bodies) if b is not None]
+    tracked = list(rt.registry.items())
+    items = [entry.baking for _, entry in tracked if entry.baking is not None]
     gate = asyncio.Semaphore(_CONCURRENT_RECONCILES)
 
     async def settle(key: Key, outcome: AnalysisOutcome | None = None) -> None:
@@ -242,13 +187,11 @@ async def tick(rt: Runtime, attempts: dict[Key, float], reconciled: dict[Key, fl
             rt.metrics.analyses.labels(verdict=verdict).inc()
             work.append(settle(key, outcome))
     phases: dict[str, int] = defaultdict(int)
-    for key, body in bodies:
-        phase = (body.get("status") or {}).get("phase") or Phase.PENDING.value
-        phases[phase] += 1
-        final = Phase(phase).final if phase in Phase.__members__.values() else False
+    for key, entry in tracked:
+        phases[entry.phase] += 1
         if (
             key not in looked
-            and not final
+            and not entry.final
             and now - reconciled.get(key, 0.0) >= rt.config.reconcile_seconds
         ):
             reconciled[key] = now
@@ -258,6 +201,9 @@ async def tick(rt: Runtime, attempts: dict[Key, float], reconciled: dict[Key, fl
             logger().error("reconcile failed", error=f"{type(result).__name__}: {result}")
     for phase in Phase:
         rt.metrics.releases.labels(phase=phase.value).set(phases.get(phase.value, 0))
+    for book in (attempts, reconciled):  # forget deleted releases
+        for key in book.keys() - rt.registry.keys():
+            del book[key]
 
 
 _CONCURRENT_RECONCILES = 8

@@ -26,6 +26,7 @@ from ..summary import summarize
 from . import analysis
 from .observability import configure_logging, logger
 from .reconcile import now, post_event_on, reconcile
+from .registry import track
 from .rollouts import ANNOTATION_RELEASE, LABEL_AGENT
 from .runtime import Config, Runtime
 
@@ -83,8 +84,11 @@ async def release_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: A
     key = (body.metadata.namespace or "", body.metadata.name or "")
     if event.get("type") == "DELETED":
         rt.registry.pop(key, None)
+        lock = rt.locks.get(key)
+        if lock is not None and not lock.locked():
+            del rt.locks[key]
         return
-    rt.registry[key] = dict(body)
+    rt.registry[key] = track(dict(body))
     await reconcile(rt, *key)
 
 
@@ -147,12 +151,10 @@ async def evalreport_changed(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo
 
 async def _same_run(kube: Kube, report: EvalReport) -> str | None:
     """Another EvalReport of the namespace that claims the same eval run ID."""
-    for other in await kube.list(EVALREPORTS, report.metadata.namespace):
+    namespace = report.metadata.namespace
+    for other in await kube.list(EVALREPORTS, namespace, fields={"spec.runId": report.spec.run_id}):
         name = other["metadata"]["name"]
-        if (
-            name != report.metadata.name
-            and other.get("spec", {}).get("runId") == report.spec.run_id
-        ):
+        if name != report.metadata.name:
             return str(name)
     return None
 

@@ -109,10 +109,9 @@ async def observe(rt: Runtime, release: AgentRelease, outcome: AnalysisOutcome |
     reports: dict[Stage, ReportLookup] = {}
     baseline = Baseline(release=None, reports={})
     if gating:
-        listed = await kube.list(EVALREPORTS, namespace)
         for stage, _ in STAGES:
-            reports[stage] = _find_report(release, stage, listed)
-        baseline = await _baseline(kube, release, listed)
+            reports[stage] = await _find_report(kube, release, stage)
+        baseline = await _baseline(kube, release)
     body = await kube.get(ROLLOUTS, namespace, rollouts.rollout_name_of(spec.agent))
     rollout = rollouts.view(body) if body is not None else None
     rival = await _rival(kube, release, rollout.release if rollout else None)
@@ -151,32 +150,33 @@ def _parse_report(body: dict[str, Any]) -> ReportLookup:
         return ReportLookup(missing=name, invalid=validation_message(error))
 
 
-def _find_report(release: AgentRelease, stage: Stage, listed: list[dict[str, Any]]) -> ReportLookup:
+async def _find_report(kube: Kube, release: AgentRelease, stage: Stage) -> ReportLookup:
     """The named report of a stage, or the newest of the agent's reports that evaluated
-    this very candidate (model, runtime and, when the release names them, tools)."""
+    this very candidate (model, runtime and, when the release names them, tools).
+
+    The API server does the searching (field selectors on the CRD's selectableFields),
+    so the cost does not grow with the number of reports in the namespace.
+    """
+    namespace = release.metadata.namespace or kube.default_namespace
     named = (
         getattr(release.spec.eval_reports, stage.value, None) if release.spec.eval_reports else None
     )
     if named is not None:
-        body = next((b for b in listed if b["metadata"]["name"] == named), None)
+        body = await kube.get(EVALREPORTS, namespace, named)
         if body is None:
             return ReportLookup(missing=f"EvalReport {named} does not exist (yet)")
         return _parse_report(body)
     wanted = release.spec.candidate
+    fields = {
+        "spec.agent": release.spec.agent,
+        "spec.stage": stage.value,
+        "spec.candidate.model": wanted.model,
+        "spec.candidate.runtime": wanted.runtime,
+    }
     matches = []
-    for body in listed:
-        found = _parse_report(body)
-        report = found.report
-        if (
-            report is None
-            or report.spec.agent != release.spec.agent
-            or report.spec.stage is not stage
-        ):
-            continue
-        candidate = report.spec.candidate
-        if (candidate.model, candidate.runtime) != (wanted.model, wanted.runtime):
-            continue
-        if wanted.tools and candidate.tools != wanted.tools:
+    for body in await kube.list(EVALREPORTS, namespace, fields=fields):
+        report = _parse_report(body).report
+        if report is None or (wanted.tools and report.spec.candidate.tools != wanted.tools):
             continue
         matches.append(report)
     if not matches:
@@ -187,22 +187,20 @@ def _find_report(release: AgentRelease, stage: Stage, listed: list[dict[str, Any
     return ReportLookup(report=newest)
 
 
-async def _baseline(kube: Kube, release: AgentRelease, listed: list[dict[str, Any]]) -> Baseline:
+async def _baseline(kube: Kube, release: AgentRelease) -> Baseline:
     """Named baseline reports, else those of the agent's last promoted release."""
+    namespace = release.metadata.namespace or kube.default_namespace
     refs = release.spec.baseline.eval_reports if release.spec.baseline else None
     source: str | None = None
     if refs is None:
-        namespace = release.metadata.namespace or kube.default_namespace
-        promoted = []
-        for body in await kube.list(AGENTRELEASES, namespace):
-            other = body.get("status") or {}
-            same_agent = body.get("spec", {}).get("agent") == release.spec.agent
-            if (
-                same_agent
-                and other.get("phase") == Phase.PROMOTED.value
-                and body["metadata"]["name"] != release.metadata.name
-            ):
-                promoted.append(body)
+        promoted = [
+            body
+            for body in await kube.list(
+                AGENTRELEASES, namespace, fields={"spec.agent": release.spec.agent}
+            )
+            if (body.get("status") or {}).get("phase") == Phase.PROMOTED.value
+            and body["metadata"]["name"] != release.metadata.name
+        ]
         if not promoted:
             return Baseline(release=None, reports={})
         last = max(
@@ -215,8 +213,8 @@ async def _baseline(kube: Kube, release: AgentRelease, listed: list[dict[str, An
         names = {Stage.OFFLINE: refs.offline, Stage.PRERELEASE: refs.prerelease}
     reports = {}
     for stage, name in names.items():
-        match = next((b for b in listed if b["metadata"]["name"] == name), None) if name else None
-        found = _parse_report(match) if match is not None else None
+        body = await kube.get(EVALREPORTS, namespace, name) if name else None
+        found = _parse_report(body) if body is not None else None
         if found is not None and found.report is not None:
             reports[stage] = found.report
     return Baseline(release=source, reports=reports)

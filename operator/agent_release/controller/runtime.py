@@ -1,9 +1,8 @@
 """What the operator process holds: clients, settings, the release registry, locks.
 
-The registry mirrors every AgentRelease kopf has seen (fed by a kopf event handler),
-so the analysis loop can batch all canaries without listing them from the API on
-every tick. It is a cache, never a source of truth: each reconcile reads the
-object afresh before deciding.
+The registry (see `registry`) has an entry for every AgentRelease kopf has seen, fed
+by a kopf event handler, so the analysis loop can batch all canaries without listing
+them from the API on every tick.
 """
 
 from __future__ import annotations
@@ -12,13 +11,11 @@ import asyncio
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..adapters.kube import Kube
 from ..adapters.prometheus import Prometheus
 from .observability import Metrics
-
-Key = tuple[str, str]  # namespace, name
+from .registry import Key, Tracked
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,5 +48,5 @@ class Runtime:
     prometheus: Prometheus | None
     config: Config
     metrics: Metrics = field(default_factory=Metrics)
-    registry: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    registry: dict[Key, Tracked] = field(default_factory=dict)
     locks: defaultdict[Key, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))

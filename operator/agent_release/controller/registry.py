@@ -1,0 +1,88 @@
+"""What the operator remembers of each AgentRelease between watch events.
+
+The analysis loop needs, every tick, the phase of every release (to reconcile the
+ones still moving and to count them for `/metrics`) and, for the canaries that bake,
+what their next look needs. It keeps exactly that, parsed once per watch event: never
+the whole object, whose status carries every gate check and whose spec carries a pod
+template. A Promoted release then costs a few hundred bytes, whatever its size, and
+the operator's memory stays flat in the number of releases.
+
+It is a cache, never a source of truth: each reconcile reads the object afresh before
+deciding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..api.policy import CanaryPolicy
+from ..api.release import AgentRelease, Analysis, Phase
+from ..api.types import parse_duration
+
+Key = tuple[str, str]  # namespace, name
+
+
+@dataclass(frozen=True, slots=True)
+class Baking:
+    """A release at a paused canary step, with what its look needs."""
+
+    key: Key
+    agent: str
+    step: int
+    weight: int
+    confidence: float
+    previous: Analysis | None  # the last look at this step, if any
+    settings: CanaryPolicy
+    started: float  # epoch seconds
+    interval: float
+    canary: str
+    stable: str
+
+
+@dataclass(frozen=True, slots=True)
+class Tracked:
+    phase: str
+    baking: Baking | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.phase in Phase.__members__.values() and Phase(self.phase).final
+
+
+def track(body: dict[str, Any]) -> Tracked:
+    """The registry entry of a release, from its object as the watch delivered it."""
+    status = body.get("status")
+    phase = (status.get("phase") if isinstance(status, dict) else None) or Phase.PENDING.value
+    return Tracked(phase=str(phase), baking=_baking(body) if phase == Phase.CANARY.value else None)
+
+
+def _baking(body: dict[str, Any]) -> Baking | None:
+    if not (body.get("status") or {}).get("stepStartedAt"):
+        return None
+    try:
+        release = AgentRelease.model_validate(body)
+    except ValidationError:
+        return None
+    st = release.status
+    if st is None or st.canary is None or st.step is None or st.step_started_at is None:
+        return None
+    revisions = st.rollout
+    if revisions is None or not revisions.canary_revision or not revisions.stable_revision:
+        return None
+    previous = st.analysis if st.analysis is not None and st.analysis.step == st.step else None
+    return Baking(
+        key=(release.metadata.namespace or "", release.metadata.name),
+        agent=release.spec.agent,
+        step=st.step,
+        weight=st.weight or 0,
+        confidence=st.confidence or 0.95,
+        previous=previous,
+        settings=st.canary,
+        started=st.step_started_at.timestamp(),
+        interval=parse_duration(st.canary.analysis_interval),
+        canary=revisions.canary_revision,
+        stable=revisions.stable_revision,
+    )
