@@ -184,6 +184,20 @@ def test_happy_path_promotes_through_every_step(
     assert table[0].split() == ["NAME", "AGENT", "MODEL", "PHASE", "STEP", "REASON", "AGE"]
     row = rf"{agent}-v2\s+{agent}\s+model-v2\s+Promoted\s+3/3 100%\s+Promoted\s+\d+[sm]"
     assert re.fullmatch(row, table[1].strip()), table[1]
+    # the field selectors the operator finds reports with work for people too
+    offline = kubectl.run(
+        "get",
+        "evalreports.agentrelease.dev",
+        "-n",
+        namespace,
+        "--field-selector",
+        f"spec.agent={agent},spec.stage=offline",
+        "-o",
+        "name",
+    ).split()
+    assert sorted(offline) == [
+        f"evalreport.agentrelease.dev/{agent}-{v}-offline" for v in ("v1", "v2")
+    ]
 
 
 def test_offline_gate_blocks_a_slice_below_floor_and_creates_no_rollout(
