@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from agent_sim.behaviour import ANNOTATION as BEHAVIOUR
 from demo import operator
 from localstack import procs
 from localstack.clients import Kubectl
@@ -116,27 +117,27 @@ def measure(
     kubectl.apply([policy(name, bake="30m", weights=(10,))])  # 10 replicas: 1 canary pod
     agents = [f"a{index:02d}-{namespace[-6:]}" for index in range(canaries)]
     quiet = {**HEALTHY, "requestsPerSecond": 2}
-    try:
+
+    def ship(version: str, generation: int) -> None:
+        """One release (and its reports) per agent, in one apply."""
         kubectl.apply(
             [
                 obj
                 for a in agents
-                for obj in (*reports(a, "v1", 1), release(a, "v1", name, quiet, replicas=10))
+                for obj in (
+                    *reports(a, version, generation),
+                    release(a, version, name, quiet, replicas=10),
+                )
             ],
             "-n",
             namespace,
         )
+
+    try:
+        ship("v1", 1)
         for agent in agents:
             wait_for(_phase_check(kubectl, namespace, f"{agent}-v1", "Promoted"), 300, agent)
-        kubectl.apply(
-            [
-                obj
-                for a in agents
-                for obj in (*reports(a, "v2", 2), release(a, "v2", name, quiet, replicas=10))
-            ],
-            "-n",
-            namespace,
-        )
+        ship("v2", 2)
         revisions = wait_for(lambda: _baking(kubectl, namespace, canaries), 600, "canaries baking")
         # count over exactly four analysis intervals of the operator's clock (looks fall on
         # multiples of the interval): from mid-interval to mid-interval four intervals later
@@ -156,7 +157,7 @@ def measure(
             namespace,
             "-l",
             selector,
-            f"e2e.agentrelease.dev/behaviour={violating}",
+            f"{BEHAVIOUR}={violating}",
             "--overwrite",
         )
         seen: dict[str, float] = {}

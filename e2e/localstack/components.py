@@ -212,23 +212,33 @@ class KubeApiServer(Component):
         http_get(f"{ctx.api_server_url}/readyz", ctx.tls("admin"))
 
 
+def _control_plane_client(ctx: Context, name: str, serving: str) -> list[str]:
+    """The program and the flags kube-controller-manager and kube-scheduler share: TLS
+    serving on a loopback port, and one kubeconfig to reach, authenticate and authorize
+    against the API server."""
+    pki = ctx.layout
+    kubeconfig = pki.kubeconfig(name)
+    return [
+        str(ctx.bin_dirs["kubernetes"] / name),
+        "--bind-address=127.0.0.1",
+        f"--secure-port={ctx.ports[name]}",
+        f"--tls-cert-file={pki.cert(serving)}",
+        f"--tls-private-key-file={pki.key(serving)}",
+        f"--kubeconfig={kubeconfig}",
+        f"--authentication-kubeconfig={kubeconfig}",
+        f"--authorization-kubeconfig={kubeconfig}",
+        f"--client-ca-file={pki.ca_cert}",
+    ]
+
+
 class KubeControllerManager(Component):
     name = "kube-controller-manager"
     ports = ("kube-controller-manager",)
 
     def argv(self, ctx: Context) -> list[str]:
         pki = ctx.layout
-        kubeconfig = pki.kubeconfig("kube-controller-manager")
         return [
-            str(ctx.bin_dirs["kubernetes"] / "kube-controller-manager"),
-            "--bind-address=127.0.0.1",
-            f"--secure-port={ctx.ports['kube-controller-manager']}",
-            f"--tls-cert-file={pki.cert('controller-manager-serving')}",
-            f"--tls-private-key-file={pki.key('controller-manager-serving')}",
-            f"--kubeconfig={kubeconfig}",
-            f"--authentication-kubeconfig={kubeconfig}",
-            f"--authorization-kubeconfig={kubeconfig}",
-            f"--client-ca-file={pki.ca_cert}",
+            *_control_plane_client(ctx, self.name, "controller-manager-serving"),
             f"--root-ca-file={pki.ca_cert}",
             f"--service-account-private-key-file={pki.key('sa')}",
             "--use-service-account-credentials=true",
@@ -249,18 +259,8 @@ class KubeScheduler(Component):
     ports = ("kube-scheduler",)
 
     def argv(self, ctx: Context) -> list[str]:
-        pki = ctx.layout
-        kubeconfig = pki.kubeconfig("kube-scheduler")
         return [
-            str(ctx.bin_dirs["kubernetes"] / "kube-scheduler"),
-            "--bind-address=127.0.0.1",
-            f"--secure-port={ctx.ports['kube-scheduler']}",
-            f"--tls-cert-file={pki.cert('scheduler-serving')}",
-            f"--tls-private-key-file={pki.key('scheduler-serving')}",
-            f"--kubeconfig={kubeconfig}",
-            f"--authentication-kubeconfig={kubeconfig}",
-            f"--authorization-kubeconfig={kubeconfig}",
-            f"--client-ca-file={pki.ca_cert}",
+            *_control_plane_client(ctx, self.name, "scheduler-serving"),
             "--leader-elect=false",
             "--profiling=false",
         ]

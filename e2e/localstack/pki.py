@@ -74,6 +74,38 @@ def _san(entry: str) -> x509.GeneralName:
         return x509.DNSName(entry)
 
 
+def _builder(
+    subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey, *, ca: bool
+) -> x509.CertificateBuilder:
+    """What every certificate of the stack has: names, key, validity, and the basic
+    constraints and key usages of a CA (signs certificates) or of a leaf (signs handshakes)."""
+    now = datetime.now(UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=ca,
+                crl_sign=ca,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+    )
+
+
 class CertificateAuthority:
     """A CA, written to ``pki/<name>.crt``/``.key``, that signs certificates into ``pki/``.
 
@@ -85,31 +117,9 @@ class CertificateAuthority:
     def __init__(self, layout: StackLayout, name: str = "ca") -> None:
         self._layout = layout
         self._key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.now(UTC)
         subject = _name(f"agent-release-local-{name}")
         self._cert = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(subject)
-            .public_key(self._key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(minutes=5))
-            .not_valid_after(now + VALIDITY)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
+            _builder(subject, subject, self._key.public_key(), ca=True)
             .add_extension(
                 x509.SubjectKeyIdentifier.from_public_key(self._key.public_key()), critical=False
             )
@@ -122,34 +132,17 @@ class CertificateAuthority:
     def issue(self, spec: CertSpec) -> None:
         """Write ``pki/<name>.crt`` and ``pki/<name>.key`` for ``spec``."""
         key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.now(UTC)
         usages = []
         if spec.server:
             usages.append(ExtendedKeyUsageOID.SERVER_AUTH)
         if spec.client:
             usages.append(ExtendedKeyUsageOID.CLIENT_AUTH)
         builder = (
-            x509.CertificateBuilder()
-            .subject_name(_name(spec.common_name, spec.organizations))
-            .issuer_name(self._cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(minutes=5))
-            .not_valid_after(now + VALIDITY)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
+            _builder(
+                _name(spec.common_name, spec.organizations),
+                self._cert.subject,
+                key.public_key(),
+                ca=False,
             )
             .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
             .add_extension(

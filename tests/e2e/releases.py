@@ -11,17 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-HEALTHY: dict[str, Any] = {
-    "requestsPerSecond": 40,
-    "successRate": 0.92,
-    "interventionRate": 0.03,
-    "latencySeconds": {"p50": 40, "p95": 120},
-    "costPerTaskUSD": 0.35,
-    "policyViolationRate": 0,
-    "toolFailureRate": 0.01,
-    "toolCallsPerTask": 4,
-}
-BEHAVIOUR = "e2e.agentrelease.dev/behaviour"
+from agent_sim import presets
+from agent_sim.behaviour import ANNOTATION as BEHAVIOUR
+
+HEALTHY: dict[str, Any] = {**presets.HEALTHY, "requestsPerSecond": 40}
 
 
 def policy(

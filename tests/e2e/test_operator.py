@@ -22,12 +22,13 @@ from typing import Any
 
 import pytest
 
+from agent_sim.behaviour import ANNOTATION as BEHAVIOUR
 from demo import operator
 from localstack.clients import Kubectl, KubectlError
 from localstack.stack import Stack, StackInfo
 from localstack.waiting import Pending, wait_for
 
-from .releases import BEHAVIOUR, HEALTHY, policy, release, reports
+from .releases import HEALTHY, policy, release, reports
 
 pytestmark = pytest.mark.e2e
 

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from agent_sim.behaviour import ANNOTATION as BEHAVIOUR
 from agent_sim.behaviour import parse_behaviour
 from agent_sim.presets import annotation
 from localstack import ports, procs
@@ -28,8 +29,6 @@ from localstack.stack import Stack, StackInfo
 from localstack.waiting import Pending, wait_for
 
 pytestmark = pytest.mark.e2e
-
-BEHAVIOUR = "e2e.agentrelease.dev/behaviour"
 
 
 def test_stack_comes_up_from_nothing_and_down_leaves_nothing(tmp_path: Path) -> None:
