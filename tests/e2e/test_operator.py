@@ -81,7 +81,10 @@ def events(kubectl: Kubectl, namespace: str, name: str) -> list[dict[str, Any]]:
     listed = kubectl.json(
         "get", "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}"
     )
-    return sorted(listed["items"], key=lambda e: e.get("lastTimestamp") or "")
+    # lastTimestamp has whole seconds; eventTime orders decisions within one second
+    return sorted(
+        listed["items"], key=lambda e: (e.get("lastTimestamp") or "", e.get("eventTime") or "")
+    )
 
 
 def reasons(kubectl: Kubectl, namespace: str, name: str) -> list[str]:

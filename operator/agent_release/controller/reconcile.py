@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -391,10 +392,16 @@ async def post_event_on(
     With a `key`, the Event's name is derived from the object's uid, the reason and the
     key, so the same decision posted twice (a replay after a crash) is one Event. A
     failure to post is logged, never raised: the decision is already in status.
+
+    `lastTimestamp` has whole seconds, and two decisions often fall in the same second (the
+    last step promoted, then the release Promoted); `eventTime` keeps microseconds so the
+    order stays readable (`kubectl get events --sort-by=.eventTime`). The API server
+    requires `action` and `reportingInstance` on an Event that has an `eventTime`.
     """
     meta = body.get("metadata") or {}
     namespace = meta.get("namespace") or kube.default_namespace
-    stamp = now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    moment = datetime.now(UTC)
+    stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
     if key is None:
         naming = {"generateName": f"{meta.get('name')}."}
     else:
@@ -414,6 +421,9 @@ async def post_event_on(
         "type": "Warning" if warning else "Normal",
         "source": {"component": "agent-release-operator"},
         "reportingComponent": "agent-release-operator",
+        "reportingInstance": socket.gethostname()[:128],
+        "action": reason,
+        "eventTime": moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "firstTimestamp": stamp,
         "lastTimestamp": stamp,
         "count": 1,
