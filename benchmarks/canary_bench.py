@@ -22,12 +22,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from agent_sim.behaviour import ANNOTATION as BEHAVIOUR
+from builders.stack import HEALTHY, policy, release, reports
 from demo import operator
 from localstack import procs
 from localstack.clients import Kubectl
-from localstack.stack import Stack, StackInfo
+from localstack.stack import Stack
 from localstack.waiting import Pending, wait_for
-from tests.e2e.releases import HEALTHY, policy, release, reports
 
 SCALES = (1, 10, 50)
 INTERVAL = 10.0  # the policy's analysisInterval
@@ -108,9 +108,7 @@ def _aborted(kubectl: Kubectl, namespace: str, pending: set[str], seen: dict[str
         raise Pending(f"{len(pending)} not aborted yet")
 
 
-def measure(
-    stack: StackInfo, kubectl: Kubectl, canaries: int, info: operator.OperatorInfo
-) -> ScaleResult:
+def measure(kubectl: Kubectl, canaries: int, info: operator.OperatorInfo) -> ScaleResult:
     namespace = f"bench-{uuid.uuid4().hex[:6]}"
     name = f"bench-{namespace}"
     kubectl.run("create", "namespace", namespace)
@@ -203,7 +201,7 @@ def run() -> Iterator[str]:
     running = operator.start(info, kubectl)
     try:
         for scale in SCALES:
-            yield measure(info, kubectl, scale, running).line()
+            yield measure(kubectl, scale, running).line()
     finally:
         if not was_operating:
             operator.stop(info.stack_dir)

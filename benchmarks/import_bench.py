@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from agent_release.importers import ReportFlags, build_report, read_run
-from tests.fixtures import benchmarks_dir
+from builders.fixtures import benchmarks_dir
 
 from .timing import Timing, measure
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .fixtures import benchmarks_dir
+from builders.fixtures import benchmarks_dir
 
 
 @pytest.fixture(scope="session")

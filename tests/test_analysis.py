@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs
 
-from agent_release.controller.analysis import due
+import httpx
+
+from agent_release.canary.guardrails import Verdict
+from agent_release.controller.analysis import due, look_at
 from agent_release.controller.registry import Baking, track
-
-from .test_machine import canary_status, policy, release
+from agent_release.controller.runtime import Config, Runtime
+from builders import wire
+from builders.objects import machine_policy as policy
+from builders.objects import release
+from builders.worlds import canary_status
 
 EVERY_15S = policy(analysisInterval="15s").spec.canary.wire()
 
 
 def body(name: str, started: float, **status: Any) -> dict[str, Any]:
     when = datetime.fromtimestamp(started, UTC)
-    item = release(**canary_status(started=when, canary=EVERY_15S, **status)).wire()
-    item["metadata"]["name"] = name
+    item = release(name, **canary_status(started=when, canary=EVERY_15S, **status)).wire()
     return item
 
 
@@ -58,3 +65,59 @@ def test_the_registry_keeps_what_looks_need_not_the_object() -> None:
     assert track(promoted).final
     assert track(promoted).baking is None
     assert track({"metadata": {"name": "new"}}).phase == "Pending"
+
+
+# -- one batched look across many releases (on httpx.MockTransport) ---------------------
+
+
+def _answer(request: httpx.Request) -> httpx.Response:
+    """Prometheus' answer to each batched query: every agent healthy but `agent-0`, whose
+    canary committed a hard policy violation."""
+    query = parse_qs(request.content.decode())["query"][0]
+    agents = re.search(r'agent=~"([^"]+)"', query)
+    assert agents is not None, query
+    stamps = [1_000_000.0 + 15 * k for k in range(1, 5)]
+    series = []
+    for agent in agents.group(1).split("|"):
+        for revision, tasks in (("bbb", "30"), ("aaa", "600")):
+            if "agent_policy_violations_total" in query:
+                bad = agent == "agent-0" and revision == "bbb"
+                labels = {"agent": agent, "revision": revision, "part": "numerator"}
+                series.append((labels, [(t, "1" if bad else "0") for t in stamps]))
+            elif "label_replace" not in query and "_bucket" not in query:  # traffic
+                series.append(
+                    ({"agent": agent, "revision": revision}, [(t, tasks) for t in stamps])
+                )
+    return httpx.Response(200, json=wire.matrix(*series))
+
+
+async def test_one_look_is_one_query_per_guardrail_for_all_releases() -> None:
+    bodies = []
+    for i in range(12):
+        item = body(f"r{i}", 1_000_000.0)
+        item["spec"]["agent"] = f"agent-{i}"
+        bodies.append(item)
+    group = [b for b in (baking(item) for item in bodies) if b is not None]
+    assert len(group) == 12
+    script = wire.Script().on("POST", "/api/v1/query_range", _answer)
+    rt = Runtime(kube=wire.kube(wire.Script()), prometheus=wire.prometheus(script), config=Config())
+    outcomes = await look_at(rt, group, now=1_000_060.0)
+    guardrails = len(group[0].settings.guardrails)
+    assert len(script.requests) == guardrails + 1  # whatever the number of releases
+    assert set(outcomes) == {item.key for item in group}
+    verdicts = {key[1]: o.decision.verdict for key, o in outcomes.items() if o.decision}
+    assert verdicts.pop("r0") is Verdict.ROLLBACK
+    assert set(verdicts.values()) == {Verdict.CONTINUE}
+    for request in script.requests:
+        assert parse_qs(request.content.decode())["step"] == ["15s"]
+
+
+async def test_prometheus_down_is_an_outcome_for_every_release_not_a_breach() -> None:
+    group = [b for b in (baking(body(f"r{i}", 1_000_000.0)) for i in range(3)) if b is not None]
+    script = wire.Script().on("POST", "/api/v1/query_range", wire.timeout)
+    rt = Runtime(kube=wire.kube(wire.Script()), prometheus=wire.prometheus(script), config=Config())
+    outcomes = await look_at(rt, group, now=1_000_060.0)
+    assert len(script.requests) == 1  # the first failure ends the look
+    assert {o.decision for o in outcomes.values()} == {None}
+    assert all("ReadTimeout" in (o.error or "") for o in outcomes.values())
+    assert rt.metrics.registry.get_sample_value("agentrelease_prometheus_query_errors_total") == 1

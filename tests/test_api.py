@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from agent_release.api import crdgen
+from agent_release.api import crdgen, names
 from agent_release.api.evalreport import EvalReport
 from agent_release.api.policy import CanaryPolicy, ReleasePolicy
 from agent_release.api.release import AgentRelease
@@ -37,7 +37,7 @@ def _walk(node: Any) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("resource", crdgen.RESOURCES, ids=lambda r: r.kind)
-def test_crd_schemas_are_structural(resource: crdgen.Resource) -> None:
+def test_crd_schemas_are_structural(resource: crdgen.CustomResource) -> None:
     crd = crdgen.definition(resource)
     version = crd["spec"]["versions"][0]
     assert version["subresources"] == {"status": {}}
@@ -181,7 +181,7 @@ def test_release_needs_exactly_one_workload_source() -> None:
 
 
 @pytest.mark.parametrize("resource", crdgen.RESOURCES, ids=lambda r: r.kind)
-def test_selectable_fields_are_required_strings(resource: crdgen.Resource) -> None:
+def test_selectable_fields_are_required_strings(resource: crdgen.CustomResource) -> None:
     # the API server accepts only scalar fields; an absent one would select as "", so
     # every field the operator filters on must be required all the way down
     crd = crdgen.definition(resource)
@@ -192,3 +192,10 @@ def test_selectable_fields_are_required_strings(resource: crdgen.Resource) -> No
             assert part in node.get("required", []), f"{resource.kind} {selectable}: {part}"
             node = node["properties"][part]
         assert node["type"] == "string", f"{resource.kind} {selectable}"
+
+
+def test_the_api_version_is_spelled_once() -> None:
+    """`API_VERSION` is a literal (for the models' Literal types): it must be GROUP/VERSION."""
+    assert f"{names.GROUP}/{names.VERSION}" == names.API_VERSION
+    for model in (EvalReport, ReleasePolicy, AgentRelease):
+        assert model.model_fields["api_version"].default == names.API_VERSION

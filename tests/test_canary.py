@@ -23,6 +23,7 @@ from agent_release.canary.queries import (
 )
 from agent_release.canary.sequential import Look, look
 from agent_release.canary.windows import SideWindow, side, traffic
+from builders.wire import matrix
 
 GUARDRAILS = {g.metric: g for g in default_guardrails()}
 FINAL = Look(alpha=0.05, final=True)
@@ -81,18 +82,8 @@ def test_custom_templates_are_rendered_with_validated_values_only() -> None:
         )
 
 
-def _matrix(*series: tuple[dict[str, str], list[tuple[float, str]]]) -> dict[str, object]:
-    return {
-        "status": "success",
-        "data": {
-            "resultType": "matrix",
-            "result": [{"metric": m, "values": [[t, v] for t, v in vs]} for m, vs in series],
-        },
-    }
-
-
 def test_windows_take_whole_intervals_inside_the_bake() -> None:
-    body = _matrix(
+    body = matrix(
         ({"agent": "a", "revision": "c", "part": "numerator"}, [(60, "1"), (120, "2"), (180, "3")]),
         ({"agent": "a", "revision": "c", "part": "denominator"}, [(60, "10"), (180, "NaN")]),
         ({"agent": "a", "revision": "s", "le": "0.5"}, [(120, "4"), (180, "6")]),

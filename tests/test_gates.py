@@ -14,8 +14,7 @@ from agent_release.api.outcomes import GateReport, ReasonCode, Result
 from agent_release.api.types import Stage
 from agent_release.gates import candidate_mismatch, evaluate, report_invalid, report_missing
 from agent_release.taskresults import TaskResult, tally
-
-from .builders import policy, report, seed, slice_, uniform
+from builders.objects import policy, report, seed, slice_, uniform
 
 OFFLINE = {
     "requiredCapabilities": ["code", "terminal"],
@@ -38,11 +37,11 @@ PRERELEASE = {
 
 
 def offline_policy(mode: str = "interval", **changes: Any) -> Any:
-    return policy(offline={**OFFLINE, **changes}, decision={"mode": mode})
+    return policy(offline={**OFFLINE, **changes}, decision={"mode": mode}).spec
 
 
 def prerelease_policy(mode: str = "interval", **changes: Any) -> Any:
-    return policy(prerelease={**PRERELEASE, **changes}, decision={"mode": mode})
+    return policy(prerelease={**PRERELEASE, **changes}, decision={"mode": mode}).spec
 
 
 def by_name(decision: GateReport, name: str, slice_name: str | None = None) -> list[Any]:

@@ -3,192 +3,38 @@ and the crash-replay cases that make it safe to kill the operator at any line.""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Any
-
 import pytest
 
-from agent_release.api.evalreport import EvalReport
-from agent_release.api.outcomes import ReasonCode, Result
-from agent_release.api.policy import ReleasePolicy
-from agent_release.api.release import AgentRelease, Analysis, GuardrailResult, Phase
+from agent_release.api.outcomes import ReasonCode
+from agent_release.api.release import Phase
+from agent_release.api.requests import PersonRequest, RequestAction
 from agent_release.api.types import Stage
-from agent_release.canary.guardrails import StepDecision, Verdict
-from agent_release.controller.machine import (
-    AnalysisOutcome,
-    Baseline,
+from agent_release.canary.guardrails import Verdict
+from agent_release.controller.facts import AnalysisOutcome, ReportLookup
+from agent_release.controller.machine import decide
+from agent_release.controller.plan import (
+    AbortRollout,
+    AnnotateRollout,
+    CreateRollout,
     Effect,
     Plan,
-    ReportLookup,
-    Request,
-    World,
-    decide,
+    PlanError,
+    PromoteStep,
+    RolledBack,
+    UpdateRollout,
 )
-from agent_release.controller.rollouts import RolloutView
-
-NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-CANDIDATE = {"model": "acme-llm-2026-11", "runtime": "1.8.2"}
-
-
-def release(**status: Any) -> AgentRelease:
-    body: dict[str, Any] = {
-        "apiVersion": "agentrelease.dev/v1alpha1",
-        "kind": "AgentRelease",
-        "metadata": {"name": "rel-2", "namespace": "agents", "uid": "u2", "generation": 1},
-        "spec": {
-            "agent": "support-agent",
-            "candidate": {**CANDIDATE, "image": "registry/agent:1.8.2"},
-            "policy": "prod",
-            "rollout": {"replicas": 20, "template": {"spec": {"containers": [{"name": "a"}]}}},
-        },
-    }
-    if status:
-        body["status"] = status
-    return AgentRelease.model_validate(body)
+from builders.objects import machine_policy as policy
+from builders.objects import release
+from builders.objects import stage_report as report
+from builders.worlds import NOW, canary_status, outcome, rollout, world
 
 
-def policy(**canary: Any) -> ReleasePolicy:
-    return ReleasePolicy.model_validate(
-        {
-            "apiVersion": "agentrelease.dev/v1alpha1",
-            "kind": "ReleasePolicy",
-            "metadata": {"name": "prod"},
-            "spec": {
-                "environment": "prod",
-                "decision": {"mode": "point"},
-                "offline": {"requiredCapabilities": ["code"], "floors": {"code": 0.4}},
-                "canary": {
-                    "steps": [
-                        {"weight": 5, "bake": "2m"},
-                        {"weight": 50, "bake": "2m"},
-                        {"weight": 100},
-                    ],
-                    **canary,
-                },
-            },
-        }
-    )
-
-
-def report(stage: str, passed: int = 300, model: str = CANDIDATE["model"]) -> EvalReport:
-    return EvalReport.model_validate(
-        {
-            "apiVersion": "agentrelease.dev/v1alpha1",
-            "kind": "EvalReport",
-            "metadata": {"name": f"r-{stage}", "namespace": "agents"},
-            "spec": {
-                "agent": "support-agent",
-                "stage": stage,
-                "runId": f"run-{stage}",
-                "candidate": {"model": model, "runtime": "1.8.2"},
-                "suite": {"name": "s", "datasetVersion": "1", "harnessVersion": "1"},
-                "slices": [
-                    {
-                        "name": "swe",
-                        "capability": "code",
-                        "seeds": [{"seed": 1, "tasks": 500, "passed": passed}],
-                    }
-                ],
-            },
-        }
-    )
-
-
-def rollout(
-    *,
-    index: int | None = None,
-    paused: bool = False,
-    owner: str | None = "rel-2",
-    stable: str | None = "aaa",
-    current: str | None = "bbb",
-    phase: str = "Paused",
-    aborted: bool = False,
-) -> RolloutView:
-    return RolloutView(
-        release=owner,
-        eval_runs=None,
-        owner_uid="u2",
-        generation=3,
-        observed_generation=3,
-        step_index=index,
-        paused=paused,
-        aborted=aborted,
-        phase=phase,
-        message="",
-        stable_hash=stable,
-        current_hash=current,
-        replicas=20,
-        ready=20,
-        updated=1,
-    )
-
-
-def world(**changes: Any) -> World:
-    base: dict[str, Any] = {
-        "now": NOW,
-        "policy": policy(),
-        "reports": {
-            Stage.OFFLINE: ReportLookup(report=report("offline")),
-            Stage.PRERELEASE: ReportLookup(report=report("prerelease")),
-        },
-        "baseline": Baseline(release=None, reports={}),
-        "rollout": rollout(owner="rel-1", stable="aaa", current="aaa", phase="Healthy"),
-        "canary_release": "rel-2",
-    }
-    return World(**{**base, **changes})
-
-
-def effects(plan: Plan) -> list[Effect]:
-    return [kind for kind, _ in plan.effects]
+def effects(plan: Plan) -> list[type[Effect]]:
+    return [type(effect) for effect in plan.effects]
 
 
 def events(plan: Plan) -> list[str]:
-    return [e.reason for e in plan.events]
-
-
-def canary_status(step: int = 1, started: datetime | None = NOW, **more: Any) -> dict[str, Any]:
-    settings = policy().spec.canary.wire()
-    weights = [s["weight"] for s in settings["steps"]]
-    status: dict[str, Any] = {
-        "phase": "Canary",
-        "step": step,
-        "weight": weights[step - 1],
-        "canary": settings,
-        "confidence": 0.95,
-        "evalRunIds": ["run-offline", "run-prerelease"],
-        "rollout": {"name": "support-agent", "canaryRevision": "bbb", "stableRevision": "aaa"},
-        **more,
-    }
-    if started is not None:
-        status["stepStartedAt"] = started.isoformat()
-    return status
-
-
-def outcome(verdict: Verdict, step: int = 1, reason: ReasonCode | None = None) -> AnalysisOutcome:
-    trigger = GuardrailResult(
-        metric="human_intervention_rate",
-        result=Result.FAIL if verdict is Verdict.ROLLBACK else Result.PASS,
-        canary=0.06,
-        stable=0.01,
-        observed=0.05,
-        threshold=0.005,
-        canary_samples=1000,
-        stable_samples=10000,
-        message="human_intervention_rate: canary 6.00% vs stable 1.00%",
-    )
-    analysis = Analysis(
-        time=NOW,
-        step=step,
-        weight=5,
-        window_start=NOW - timedelta(minutes=1),
-        look=1,
-        result=trigger.result,
-        guardrails=[trigger],
-    )
-    decision = StepDecision(
-        verdict, reason, trigger if verdict is not Verdict.PROMOTE else None, trigger.message
-    )
-    return AnalysisOutcome(step=step, analysis=analysis, decision=decision)
+    return [e.reason.value for e in plan.events]
 
 
 # -- gates -------------------------------------------------------------------------------
@@ -241,7 +87,7 @@ def test_passing_gates_start_the_canary_on_the_existing_rollout() -> None:
     assert plan.status.phase is Phase.CANARY
     assert (plan.status.step, plan.status.weight, plan.status.progress) == (1, 5, "1/3 5%")
     assert plan.status.eval_run_ids == ["run-offline", "run-prerelease"]
-    assert effects(plan) == [Effect.UPDATE_ROLLOUT]
+    assert effects(plan) == [UpdateRollout]
     assert events(plan) == ["GatePassed", "GatePassed", "CanaryStarted"]
     assert plan.status.canary is not None
     assert [s.weight for s in plan.status.canary.steps] == [5, 50, 100]
@@ -250,7 +96,7 @@ def test_passing_gates_start_the_canary_on_the_existing_rollout() -> None:
 def test_first_release_of_an_agent_is_deployed_at_once() -> None:
     plan = decide(release(), world(rollout=None))
     assert (plan.status.phase, plan.status.reason) == (Phase.PROMOTING, "FirstRelease")
-    assert effects(plan) == [Effect.CREATE_ROLLOUT]
+    assert effects(plan) == [CreateRollout]
 
 
 def test_missing_policy_waits() -> None:
@@ -287,7 +133,7 @@ def test_promotion_moves_status_first_and_promotes_from_the_expected_pause() -> 
     baking = world(rollout=rollout(index=1, paused=True), outcome=outcome(Verdict.PROMOTE))
     plan = decide(release(**canary_status()), baking)
     assert (plan.status.step, plan.status.weight, plan.status.step_started_at) == (2, 50, None)
-    assert plan.effects == [(Effect.PROMOTE_STEP, {"expected_index": 1})]
+    assert plan.effects == [PromoteStep(expected_index=1)]
     assert "StepPromoted" in events(plan)
 
 
@@ -300,11 +146,11 @@ def test_a_promotion_lost_to_a_crash_is_applied_again_never_twice() -> None:
     # status says step 2, the Rollout still waits at step 1's pause: promote again, and
     # tell it again under the same key (one Event if it was told before the crash)
     replay = decide(release(**promoted), world(rollout=rollout(index=1, paused=True)))
-    assert replay.effects == [(Effect.PROMOTE_STEP, {"expected_index": 1})]
+    assert replay.effects == [PromoteStep(expected_index=1)]
     assert replay.events == [e for e in first.events if e.reason == "StepPromoted"]
     # the Rollout already reached step 2's pause: nothing more to promote
     reached = decide(release(**promoted), world(rollout=rollout(index=3, paused=True)))
-    assert Effect.PROMOTE_STEP not in effects(reached)
+    assert PromoteStep not in effects(reached)
     assert reached.status.step_started_at == NOW
 
 
@@ -319,13 +165,15 @@ def test_last_pause_promotes_to_full_rollout_then_promoted() -> None:
     at_last = world(rollout=rollout(index=3, paused=True), outcome=outcome(Verdict.PROMOTE, step=2))
     plan = decide(release(**canary_status(step=2)), at_last)
     assert (plan.status.phase, plan.status.step, plan.status.weight) == (Phase.PROMOTING, 3, 100)
-    assert plan.effects == [(Effect.PROMOTE_STEP, {"expected_index": 3})]
+    assert plan.effects == [PromoteStep(expected_index=3)]
     healthy = world(rollout=rollout(index=4, stable="bbb", current="bbb", phase="Healthy"))
     done = decide(release(**plan.status.wire()), healthy)
     assert done.status.phase is Phase.PROMOTED
     assert done.status.promoted_at == NOW
-    assert effects(done) == [Effect.ANNOTATE_ROLLOUT]
-    annotations = done.effects[0][1]["annotations"]
+    assert effects(done) == [AnnotateRollout]
+    annotate = done.effects[0]
+    assert isinstance(annotate, AnnotateRollout)
+    annotations = annotate.annotations
     assert annotations["agentrelease.dev/eval-run-ids"] == "run-offline,run-prerelease"
 
 
@@ -345,14 +193,14 @@ def test_a_breach_rolls_back_with_a_machine_readable_record() -> None:
         0.005,
     )
     assert (record.samples, record.step, record.weight, record.revision) == (1000, 1, 5, "bbb")
-    assert effects(plan) == [Effect.ABORT_ROLLOUT, Effect.ANNOTATE_ROLLOUT]
+    assert effects(plan) == [AbortRollout, AnnotateRollout]
     assert events(plan) == ["GuardrailBreached", "RolledBack"]
     rolled = {c.type: c for c in plan.status.conditions}
     assert rolled["RolledBack"].status.value == "True"
     assert rolled["CanaryHealthy"].reason == "GuardrailBreached"
     # killed before the abort reached the Rollout: the final phase aborts it again
     replay = decide(release(**plan.status.wire()), world(rollout=rollout(index=1, paused=True)))
-    assert effects(replay) == [Effect.ABORT_ROLLOUT, Effect.ANNOTATE_ROLLOUT]
+    assert effects(replay) == [AbortRollout, AnnotateRollout]
     assert replay.events == plan.events
     aborted = decide(release(**plan.status.wire()), world(rollout=rollout(index=1, aborted=True)))
     assert aborted.effects == []
@@ -365,7 +213,7 @@ def test_metrics_unavailable_holds_and_never_promotes() -> None:
         plan = decide(release(**status), world(rollout=rollout(index=1, paused=True), outcome=down))
         assert plan.status.metrics_failures == failures
         assert plan.status.phase is Phase.CANARY
-        assert Effect.PROMOTE_STEP not in effects(plan)
+        assert PromoteStep not in effects(plan)
         status = plan.status.wire()
     assert plan.status.reason == "MetricsUnavailable"
     assert "MetricsUnavailable" in events(plan)
@@ -388,7 +236,9 @@ def test_hold_then_a_person_approves() -> None:
     )
     assert (plan.status.phase, plan.status.reason) == (Phase.CANARY, "InsufficientTraffic")
     assert "Holding" in events(plan)
-    approve = Request(id="r1", action="approve", reason="traffic is low at night", by="alice")
+    approve = PersonRequest(
+        id="r1", action=RequestAction.APPROVE, reason="traffic is low at night", by="alice"
+    )
     approved = decide(
         release(**plan.status.wire()),
         world(rollout=rollout(index=1, paused=True), request=approve, outcome=hold),
@@ -399,23 +249,25 @@ def test_hold_then_a_person_approves() -> None:
 
 
 def test_manual_abort_and_promote() -> None:
-    abort = Request(id="r2", action="abort", reason="customer complaints", by="bob")
+    abort = PersonRequest(
+        id="r2", action=RequestAction.ABORT, reason="customer complaints", by="bob"
+    )
     plan = decide(
         release(**canary_status()), world(rollout=rollout(index=1, paused=True), request=abort)
     )
     assert (plan.status.phase, plan.status.reason) == (Phase.ROLLED_BACK, "ManualAbort")
-    assert Effect.ABORT_ROLLOUT in effects(plan)
+    assert AbortRollout in effects(plan)
     assert plan.status.actions[-1].outcome == "rolled back"
-    promote = Request(id="r3", action="promote", reason="looks fine", by="bob")
+    promote = PersonRequest(id="r3", action=RequestAction.PROMOTE, reason="looks fine", by="bob")
     pushed = decide(
         release(**canary_status()), world(rollout=rollout(index=1, paused=True), request=promote)
     )
     assert pushed.status.step == 2
-    assert pushed.effects == [(Effect.PROMOTE_STEP, {"expected_index": 1})]
+    assert pushed.effects == [PromoteStep(expected_index=1)]
 
 
 def test_a_request_with_nothing_to_do_is_still_answered() -> None:
-    promote = Request(id="r4", action="promote", reason="go", by=None)
+    promote = PersonRequest(id="r4", action=RequestAction.PROMOTE, reason="go", by=None)
     plan = decide(
         release(), world(reports={s: ReportLookup(missing="none") for s in Stage}, request=promote)
     )
@@ -440,3 +292,34 @@ def test_final_phases_do_nothing(phase: str) -> None:
     plan = decide(release(phase=phase), world(outcome=outcome(Verdict.ROLLBACK)))
     assert plan.status.phase.value == phase
     assert plan.effects == []
+
+
+# -- the plan: typed updates, typed transitions ------------------------------------------
+
+
+def test_a_misspelt_status_update_fails_loudly() -> None:
+    plan = decide(release(**canary_status()), world(rollout=rollout(index=1, paused=True)))
+    with pytest.raises(PlanError, match="no field metrics_failure"):
+        plan.set(metrics_failure=3)
+    with pytest.raises(PlanError, match="invalid status change"):
+        plan.set(metrics_failures="three")
+    with pytest.raises(PlanError, match="invalid status change"):
+        plan.set(phase="Canary")  # a Phase, not its spelling
+    plan.set(metrics_failures=3)
+    assert plan.status.metrics_failures == 3
+
+
+def test_transitions_are_counted_once_and_told_again_after_a_crash() -> None:
+    breach = world(
+        rollout=rollout(index=1, paused=True),
+        outcome=outcome(Verdict.ROLLBACK, reason=ReasonCode.GUARDRAIL_BREACHED),
+    )
+    first = decide(release(**canary_status()), breach)
+    [rolled] = first.transitions
+    assert isinstance(rolled, RolledBack)
+    assert not rolled.replayed
+    replay = decide(release(**first.status.wire()), world(rollout=rollout(index=1, paused=True)))
+    [again] = replay.transitions
+    assert isinstance(again, RolledBack)
+    assert again.replayed  # told again under the same Event names, not counted again
+    assert replay.events == first.events

@@ -23,7 +23,7 @@ import yaml
 from lupa import lua51  # type: ignore[import-untyped]
 from prometheus_client.metrics_core import Metric
 
-from agent_release.adapters import kube
+from agent_release.api import names
 from agent_release.api.meta import Condition, ConditionStatus
 from agent_release.api.release import AgentReleaseStatus, Phase, RolloutStatus
 from agent_release.controller.machine import progress
@@ -105,7 +105,7 @@ def _operator_calls() -> set[Grant]:
 
     The CLI is left out: its cluster commands run as the person who types them.
     """
-    resources = {n: v for n, v in vars(kube).items() if isinstance(v, kube.Resource)}
+    resources = {n: v for n, v in vars(names).items() if isinstance(v, names.Resource)}
     grants: set[Grant] = set()
     for path in PACKAGE.rglob("*.py"):
         if path.parent.name == "cli" or path == PACKAGE / "adapters" / "kube.py":
@@ -121,8 +121,8 @@ def _operator_calls() -> set[Grant]:
             where = f"{path.relative_to(REPO)}:{node.lineno}"
             assert node.args, f"{where}: pass the Resource positionally so RBAC can be derived"
             first = node.args[0]
-            assert isinstance(first, ast.Name), f"{where}: name an adapters/kube.py Resource"
-            assert first.id in resources, f"{where}: name an adapters/kube.py Resource"
+            assert isinstance(first, ast.Name), f"{where}: name an api/names.py Resource"
+            assert first.id in resources, f"{where}: name an api/names.py Resource"
             resource = resources[first.id]
             status = any(
                 k.arg == "status" and isinstance(k.value, ast.Constant) and k.value.value is True

@@ -52,7 +52,7 @@ def log_file(stack_dir: Path) -> Path:
     return stack_dir / "logs" / "operator.log"
 
 
-def install(stack: StackInfo, kubectl: Kubectl) -> None:
+def install(kubectl: Kubectl) -> None:
     """CRDs and the shipped policies, applied server-side (idempotent)."""
     kubectl.run("apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
     kubectl.run("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
@@ -117,7 +117,7 @@ def start(stack: StackInfo, kubectl: Kubectl, **env: str) -> OperatorInfo:
     current = running(stack.stack_dir)
     if current is not None:
         return current
-    install(stack, kubectl)
+    install(kubectl)
     port = ports.allocate(["operator-metrics"])["operator-metrics"]
     settings = {
         **os.environ,

@@ -105,7 +105,7 @@ class Component:
     def argv(self, ctx: Context) -> list[str]:
         raise NotImplementedError
 
-    def env(self, ctx: Context) -> dict[str, str] | None:
+    def env(self, ctx: Context) -> dict[str, str] | None:  # noqa: ARG002 - the interface
         """Environment for the process; None inherits ours."""
         return None
 
@@ -389,7 +389,7 @@ class AgentSim(Component):
             f"--seed={ctx.sim_seed}",
         ]
 
-    def env(self, ctx: Context) -> dict[str, str]:
+    def env(self, ctx: Context) -> dict[str, str]:  # noqa: ARG002 - the interface
         return {**os.environ, "PYTHONPATH": str(E2E_DIR), "PYTHONUNBUFFERED": "1"}
 
     def probe(self, ctx: Context) -> None:

@@ -28,14 +28,11 @@ takes longer than any single test may.
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "e2e"))
 
 from localstack.builds import build_all
 from localstack.clients import Kubectl, Prometheus

@@ -23,12 +23,11 @@ from typing import Any
 import pytest
 
 from agent_sim.behaviour import ANNOTATION as BEHAVIOUR
+from builders.stack import HEALTHY, policy, release, reports
 from demo import operator
 from localstack.clients import Kubectl, KubectlError
 from localstack.stack import Stack, StackInfo
 from localstack.waiting import Pending, wait_for
-
-from .releases import HEALTHY, policy, release, reports
 
 pytestmark = pytest.mark.e2e
 

@@ -2,21 +2,25 @@
 
 Kopf brings its own API client for watching and for its own patches, but it is
 internal; the official `kubernetes` client is synchronous and would block the event
-loop. So the operator logs in once through kopf (kubeconfig or service account,
-see `connect`) and talks to the API with httpx: get, list, create, merge-patch and
+loop. So the operator logs in once through kopf (kubeconfig or service account, see
+`login`) and talks to the API with httpx: get, list, create, merge-patch, JSON patch and
 the status subresource is all it needs. The CLI uses the same class.
+
+`transport` is the seam for tests: an `httpx.MockTransport` stands in for the API
+server's HTTP, and everything above it (paths, error mapping, the 401 re-login) is the
+code that runs in production.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import kopf
+
+from ..api.names import Resource
 
 JSON = dict[str, Any]
 Ops = list[JSON]  # a JSON Patch (aliased here: inside Kube, `list` is a method)
@@ -43,7 +47,9 @@ class ApiError(Exception):
 
     @property
     def retriable(self) -> bool:
-        # 409 Conflict: a stale resourceVersion, read again; 429 and 5xx: the server is busy.
+        """0: unreachable or timed out; 409: a stale resourceVersion, read again; 429 and
+        5xx: the server is busy. Anything else (400, 401 after a new login, 403, 404, 410,
+        422) needs a change somewhere before the same request can succeed."""
         return self.status in (0, 409, 429) or self.status >= 500
 
 
@@ -55,36 +61,8 @@ class AlreadyExists(ApiError):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class Resource:
-    """An API resource: group ('' for core), version, plural; namespaced or not."""
-
-    group: str
-    version: str
-    plural: str
-    namespaced: bool = True
-
-    def path(self, namespace: str | None = None, name: str | None = None, sub: str = "") -> str:
-        base = f"/api/{self.version}" if not self.group else f"/apis/{self.group}/{self.version}"
-        if self.namespaced and namespace:
-            base += f"/namespaces/{quote(namespace)}"
-        base += f"/{self.plural}"
-        if name:
-            base += f"/{quote(name)}"
-        if sub:
-            base += f"/{sub}"
-        return base
-
-
-AGENTRELEASES = Resource("agentrelease.dev", "v1alpha1", "agentreleases")
-EVALREPORTS = Resource("agentrelease.dev", "v1alpha1", "evalreports")
-RELEASEPOLICIES = Resource("agentrelease.dev", "v1alpha1", "releasepolicies", namespaced=False)
-ROLLOUTS = Resource("argoproj.io", "v1alpha1", "rollouts")
-REPLICASETS = Resource("apps", "v1", "replicasets")
-EVENTS = Resource("", "v1", "events")
-SELF_SUBJECT_REVIEWS = Resource(
-    "authentication.k8s.io", "v1", "selfsubjectreviews", namespaced=False
-)
+class Conflict(ApiError):
+    """409 on a write with a resourceVersion precondition: the object changed meanwhile."""
 
 
 def login() -> kopf.ConnectionInfo:
@@ -105,9 +83,18 @@ class Kube:
     by the kubelet, and a client that kept its first token would eventually be refused.
     """
 
-    def __init__(self, info: kopf.ConnectionInfo, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        info: kopf.ConnectionInfo,
+        *,
+        timeout: float = 30.0,
+        relogin: Callable[[], kopf.ConnectionInfo] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.default_namespace = info.default_namespace or "default"
         self._timeout = timeout
+        self._relogin = relogin or login
+        self._transport = transport
         self._http = self._client(info)
 
     def _client(self, info: kopf.ConnectionInfo) -> httpx.AsyncClient:
@@ -116,6 +103,7 @@ class Kube:
             verify=info.as_ssl_context(),
             headers={**info.as_http_headers(), "Accept": "application/json"},
             timeout=self._timeout,
+            transport=self._transport,
         )
 
     async def close(self) -> None:
@@ -133,7 +121,7 @@ class Kube:
             method, path, content=content, headers=headers, params=params
         )
         if response.status_code == 401:
-            stale, self._http = self._http, self._client(login())
+            stale, self._http = self._http, self._client(self._relogin())
             await stale.aclose()
             response = await self._http.request(
                 method, path, content=content, headers=headers, params=params
@@ -167,8 +155,8 @@ class Kube:
             kind: type[ApiError] = ApiError
             if response.status_code == 404:
                 kind = NotFound
-            elif response.status_code == 409 and reason == "AlreadyExists":
-                kind = AlreadyExists
+            elif response.status_code == 409:
+                kind = AlreadyExists if reason == "AlreadyExists" else Conflict
             raise kind(response.status_code, reason, message)
         result: JSON = response.json()
         return result

@@ -27,7 +27,8 @@ class PrometheusUnavailable(Exception):
 class Prometheus:
     """TLS is verified (against `ca_file` when given). A bearer token, when the
     Prometheus needs one, is read from `token_file` at every request, so a rotated
-    token is picked up. Messages name the server without any credentials in its URL."""
+    token is picked up. Messages name the server without any credentials in its URL.
+    `transport` is the seam for tests (an `httpx.MockTransport`)."""
 
     def __init__(
         self,
@@ -36,6 +37,7 @@ class Prometheus:
         ca_file: str | None = None,
         token_file: str | None = None,
         timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         verify: ssl.SSLContext | bool = True
         if ca_file:
@@ -44,7 +46,9 @@ class Prometheus:
         host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
         self.url = urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
         self._token_file = token_file
-        self._http = httpx.AsyncClient(base_url=url.rstrip("/"), verify=verify, timeout=timeout)
+        self._http = httpx.AsyncClient(
+            base_url=url.rstrip("/"), verify=verify, timeout=timeout, transport=transport
+        )
         self.last_latency = 0.0
 
     def _headers(self) -> dict[str, str]:

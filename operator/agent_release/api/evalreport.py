@@ -15,8 +15,8 @@ from typing import Literal, Self
 from pydantic import Field, model_validator
 
 from .meta import Condition, ObjectMeta
+from .names import API_VERSION
 from .types import (
-    API_VERSION,
     AgentName,
     Capability,
     Count,

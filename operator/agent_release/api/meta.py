@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 
@@ -25,6 +26,11 @@ class ObjectMeta(Model):
     creation_timestamp: datetime | None = None
 
 
+# Condition and Event messages are cut here: events.k8s.io caps an Event's note at 1 kB,
+# and a condition longer than that is no longer read by anyone on call.
+MESSAGE_LIMIT = 1024
+
+
 class ConditionStatus(StrEnum):
     TRUE = "True"
     FALSE = "False"
@@ -40,3 +46,40 @@ class Condition(Model):
     message: str = ""
     last_transition_time: datetime | None = None
     observed_generation: int | None = None
+
+
+def with_condition(
+    conditions: Sequence[Condition],
+    kind: str,
+    value: bool | None,
+    reason: str,
+    message: str,
+    *,
+    now: datetime,
+    generation: int | None,
+    order: Sequence[str] = (),
+) -> list[Condition]:
+    """`conditions` with the one of type `kind` set: the only way conditions are written.
+
+    `value` None is Unknown. As metav1.Condition asks, `lastTransitionTime` moves only
+    when the status flips: setting the same status again with a new message keeps it.
+    Conditions are listed in `order` (types not in it last, as they were).
+    """
+    state = (
+        ConditionStatus.UNKNOWN
+        if value is None
+        else (ConditionStatus.TRUE if value else ConditionStatus.FALSE)
+    )
+    old = next((c for c in conditions if c.type == kind), None)
+    since = old.last_transition_time if old is not None and old.status is state else now
+    new = Condition(
+        type=kind,
+        status=state,
+        reason=reason,
+        message=message[:MESSAGE_LIMIT],
+        last_transition_time=since,
+        observed_generation=generation,
+    )
+    rank = {name: i for i, name in enumerate(order)}
+    merged = [*(c for c in conditions if c.type != kind), new]
+    return sorted(merged, key=lambda c: rank.get(c.type, len(rank)))

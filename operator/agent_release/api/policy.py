@@ -16,8 +16,8 @@ from pydantic import AfterValidator, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from .meta import Condition, ObjectMeta
+from .names import API_VERSION
 from .types import (
-    API_VERSION,
     Capability,
     Duration,
     Fraction,
@@ -214,15 +214,22 @@ def default_guardrails() -> list[Guardrail]:
     ]
 
 
+DEFAULT_BAKE = "30m"
+
+
 class CanaryStep(Model):
     weight: int = Field(ge=1, le=100)
-    bake: Duration | None = Field(default=None, description="default 30m; none after 100")
+    bake: Duration | None = Field(
+        default=None, description=f"default {DEFAULT_BAKE}; none after 100"
+    )
+
+    @property
+    def bake_time(self) -> str:
+        """The bake as written, or the default."""
+        return self.bake or DEFAULT_BAKE
 
     def bake_seconds(self) -> float:
-        return parse_duration(self.bake or DEFAULT_BAKE)
-
-
-DEFAULT_BAKE = "30m"
+        return parse_duration(self.bake_time)
 
 
 class Action(StrEnum):

@@ -16,9 +16,11 @@ from pydantic import Field, model_validator
 
 from .evalreport import Candidate, Interval
 from .meta import Condition, ObjectMeta
+from .names import API_VERSION
 from .outcomes import GateReport, ReasonCode, Result
 from .policy import CanaryPolicy
-from .types import API_VERSION, AgentName, Model, NonEmpty, ObjectName, cel
+from .requests import RequestAction
+from .types import AgentName, Model, NonEmpty, ObjectName, cel
 
 
 class Phase(StrEnum):
@@ -160,7 +162,7 @@ class ManualAction(Model):
     """A person's action, as carried out (or not) by the operator."""
 
     id: str = Field(description="the request's id, so a request is carried out once")
-    action: Literal["promote", "abort", "approve"]
+    action: RequestAction
     reason: str
     by: str | None = None
     time: datetime

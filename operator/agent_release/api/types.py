@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Any, Final
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
 from pydantic.alias_generators import to_camel
-
-GROUP: Final = "agentrelease.dev"
-VERSION: Final = "v1alpha1"
-API_VERSION: Final = "agentrelease.dev/v1alpha1"
 
 
 class Model(BaseModel):

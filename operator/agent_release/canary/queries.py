@@ -23,8 +23,9 @@ from string import Template
 from typing import Any
 
 from ..api.policy import Guardrail, GuardrailMetric, GuardrailQuery
+from ..api.types import AGENT_PATTERN
 
-_AGENT = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_AGENT = re.compile(AGENT_PATTERN)
 _REVISION = re.compile(r"^[a-z0-9]{1,40}$")
 
 

@@ -1,10 +1,10 @@
 """Cluster-side commands for people: run the operator, and status/promote/abort/approve.
 
 A person's action is a request, not a write to status (status is the operator's):
-the command puts `{"id", "action", "reason", "by"}` in the release's
-`agentrelease.dev/request` annotation, the operator carries it out once (the id is
-recorded in `status.actions`) and posts an Event, and the command waits to report
-what the operator did. `by` is who the API server says you are (SelfSubjectReview).
+the command puts an `api.requests.PersonRequest` in the release's request annotation,
+the operator carries it out once (the id is recorded in `status.actions`) and posts an
+Event, and the command waits to report what the operator did. `by` is who the API
+server says you are (SelfSubjectReview).
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import time
 import uuid
 from typing import Any, cast
 
-from ..adapters.kube import AGENTRELEASES, SELF_SUBJECT_REVIEWS, ApiError, Kube, login
+from ..adapters.kube import ApiError, Kube, login
+from ..api.names import AGENTRELEASES, ANNOTATION_REQUEST, SELF_SUBJECT_REVIEWS
 from ..api.release import AgentRelease
-from ..controller.reconcile import REQUEST_ANNOTATION
+from ..api.requests import PersonRequest, RequestAction
 from .errors import EX_DATAERR, EX_UNAVAILABLE
 
 
@@ -44,12 +45,8 @@ def register(commands: Any) -> None:
     status.add_argument("--output", "-o", choices=["text", "json"], default="text")
     status.set_defaults(run=_status)
 
-    for action, text in (
-        ("promote", "promote the canary one step now"),
-        ("abort", "abort the release and roll the canary back"),
-        ("approve", "accept an Inconclusive gate or a held canary step"),
-    ):
-        sub = commands.add_parser(action, help=text)
+    for action in RequestAction:
+        sub = commands.add_parser(action.value, help=action.help)
         sub.add_argument("name")
         sub.add_argument("--reason", required=True, help="why; recorded in status and Events")
         sub.add_argument("--namespace", "-n")
@@ -154,7 +151,7 @@ def describe(release: AgentRelease) -> str:
         r = status.rollback
         lines.append(f"rollback {r.reason.value} at step {r.step} ({r.weight}%): {r.message}")
     lines.extend(
-        f"action   {a.time:%H:%M:%S} {a.action} by {a.by or '?'}: {a.reason} ({a.outcome})"
+        f"action   {a.time:%H:%M:%S} {a.action.value} by {a.by or '?'}: {a.reason} ({a.outcome})"
         for a in status.actions
     )
     return "\n".join(lines)
@@ -179,13 +176,13 @@ def _request(args: argparse.Namespace) -> int:
         try:
             namespace = args.namespace or kube.default_namespace
             await _get(kube, namespace, args.name)
-            request = {
-                "id": uuid.uuid4().hex[:12],
-                "action": args.action,
-                "reason": args.reason,
-                "by": await _whoami(kube),
-            }
-            patch = {"metadata": {"annotations": {REQUEST_ANNOTATION: json.dumps(request)}}}
+            request = PersonRequest(
+                id=uuid.uuid4().hex[:12],
+                action=args.action,
+                reason=args.reason,
+                by=await _whoami(kube),
+            )
+            patch = {"metadata": {"annotations": {ANNOTATION_REQUEST: request.encode()}}}
             try:
                 await kube.patch(AGENTRELEASES, namespace, args.name, patch)
             except ApiError as error:
@@ -196,16 +193,16 @@ def _request(args: argparse.Namespace) -> int:
                 done = [
                     a
                     for a in (release.status.actions if release.status else [])
-                    if a.id == request["id"]
+                    if a.id == request.id
                 ]
                 if done:
-                    print(f"{args.action} {namespace}/{args.name}: {done[0].outcome}")
+                    print(f"{args.action.value} {namespace}/{args.name}: {done[0].outcome}")
                     print(describe(release))
                     return 0
                 await asyncio.sleep(0.5)
             print(
-                f"agent-release: the operator did not act on the {args.action} request within "
-                f"{args.wait:g}s; it stays pending in the {REQUEST_ANNOTATION} annotation",
+                f"agent-release: the operator did not act on the {args.action.value} request "
+                f"within {args.wait:g}s; it stays pending in the {ANNOTATION_REQUEST} annotation",
                 file=sys.stderr,
             )
             return EX_UNAVAILABLE

@@ -1,6 +1,9 @@
-"""The operator: kopf handlers over a pure release state machine.
+"""The operator: kopf handlers over a pure release state machine (docs/architecture.md).
 
-`machine` decides (no I/O), `reconcile` reads the world and applies decisions,
-`analysis` runs the batched Prometheus analysis of all canaries, `handlers` wires
-kopf events to them, `rollouts` knows the shape of Argo Rollouts.
+Decisions, pure: `machine` decides from `facts` and returns a `plan`; `rollouts` knows
+the shape of Argo Rollouts; `registry` keeps what looks need. The shell: `reconcile`
+runs one release through `observe` (what is the world), `writes` (its status),
+`effects` (the Rollout) and `telling` (Events, logs, metrics); `analysis` looks at all
+canaries in one batch; `validation` writes EvalReport and ReleasePolicy status;
+`handlers` wires kopf to them; `runtime` is what the process holds.
 """

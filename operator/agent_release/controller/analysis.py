@@ -27,9 +27,9 @@ from ..canary.guardrails import Sides, decide, judge
 from ..canary.queries import Points, SeriesKey, guardrail_query, selector, traffic_query
 from ..canary.sequential import look
 from ..canary.windows import side, traffic
-from .machine import AnalysisOutcome
+from .facts import AnalysisOutcome
 from .observability import logger
-from .reconcile import reconcile
+from .reconcile import reconcile, report_failure
 from .registry import Baking, Key
 from .runtime import Runtime
 
@@ -198,7 +198,7 @@ async def tick(rt: Runtime, attempts: dict[Key, float], reconciled: dict[Key, fl
             work.append(settle(key))
     for result in await asyncio.gather(*work, return_exceptions=True):
         if isinstance(result, Exception):  # that release is retried at the next tick
-            logger().error("reconcile failed", error=f"{type(result).__name__}: {result}")
+            report_failure(result)
     for phase in Phase:
         rt.metrics.releases.labels(phase=phase.value).set(phases.get(phase.value, 0))
     for book in (attempts, reconciled):  # forget deleted releases

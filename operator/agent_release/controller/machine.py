@@ -15,19 +15,14 @@ construction — a step is promoted only while the Rollout is paused at the paus
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
-from enum import StrEnum
-from typing import Any, Literal
-
 from ..api.evalreport import EvalReport
-from ..api.meta import Condition, ConditionStatus
+from ..api.names import ANNOTATION_EVAL_RUNS, ANNOTATION_RELEASE, ANNOTATION_ROLLBACK, StatusReason
+from ..api.names import ConditionType as C
 from ..api.outcomes import GateReport, ReasonCode, Result
 from ..api.policy import Action, CanaryPolicy, ReleasePolicy
 from ..api.release import (
     AgentRelease,
     AgentReleaseStatus,
-    Analysis,
     BaselineStatus,
     GateResults,
     ManualAction,
@@ -36,141 +31,36 @@ from ..api.release import (
     RollbackRecord,
     RolloutStatus,
 )
+from ..api.requests import PersonRequest, RequestAction
 from ..api.types import Stage
 from ..canary.guardrails import StepDecision, Verdict
 from ..gates import candidate_mismatch, evaluate, report_invalid, report_missing
 from . import rollouts
-from .rollouts import RolloutView
-
-# -- what the machine is told ------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ReportLookup:
-    """The EvalReport of one stage: found, or why not (missing / invalid)."""
-
-    report: EvalReport | None = None
-    missing: str | None = None
-    invalid: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Baseline:
-    release: str | None  # the last promoted release of the agent, if derived from it
-    reports: dict[Stage, EvalReport]
-
-
-@dataclass(frozen=True, slots=True)
-class Request:
-    """A person's action, read from the release's request annotation."""
-
-    id: str
-    action: Literal["promote", "abort", "approve"]
-    reason: str
-    by: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class AnalysisOutcome:
-    """One look at the current step, from the analysis loop."""
-
-    step: int
-    analysis: Analysis | None  # None when Prometheus could not answer
-    decision: StepDecision | None
-    error: str | None = None
-    taken_at: float = 0.0  # epoch seconds of the look, for breach-to-abort latency
-
-
-@dataclass(frozen=True, slots=True)
-class World:
-    now: datetime
-    policy: ReleasePolicy | None
-    reports: dict[Stage, ReportLookup]
-    baseline: Baseline
-    rollout: RolloutView | None
-    rival: str | None = None  # a newer release of the agent that drives the Rollout
-    # the release whose template the Rollout's current (canary) ReplicaSet runs; read when
-    # a step is about to start baking, None otherwise
-    canary_release: str | None = None
-    request: Request | None = None
-    outcome: AnalysisOutcome | None = None
-
-
-# -- what the machine asks for -----------------------------------------------------------
-
-
-class Effect(StrEnum):
-    CREATE_ROLLOUT = "CreateRollout"
-    UPDATE_ROLLOUT = "UpdateRollout"
-    PROMOTE_STEP = "PromoteStep"  # details: expected_index (where the Rollout must be paused)
-    ABORT_ROLLOUT = "AbortRollout"
-    ANNOTATE_ROLLOUT = "AnnotateRollout"  # details: annotations
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """A decision to tell. `key` names the decision within the release (`step-2`,
-    `rollback`): the Event object is named after it, so posting it again after a crash
-    is a no-op instead of a duplicate, and a replayed decision can re-post it safely."""
-
-    reason: str
-    message: str
-    key: str
-    warning: bool = False
-
-
-@dataclass(slots=True)
-class Plan:
-    """The new status, then the effects that make the world match it, then Events."""
-
-    status: AgentReleaseStatus
-    now: datetime
-    generation: int | None
-    effects: list[tuple[Effect, dict[str, Any]]] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
-
-    def set(self, **changes: Any) -> None:
-        self.status = self.status.model_copy(update=changes)
-
-    def condition(self, kind: str, value: bool | None, reason: str, message: str) -> None:
-        """Set one condition; its transition time moves only when its status flips."""
-        state = (
-            ConditionStatus.UNKNOWN
-            if value is None
-            else (ConditionStatus.TRUE if value else ConditionStatus.FALSE)
-        )
-        old = next((c for c in self.status.conditions if c.type == kind), None)
-        since = old.last_transition_time if old is not None and old.status is state else self.now
-        new = Condition(
-            type=kind,
-            status=state,
-            reason=reason,
-            message=message[:1024],
-            last_transition_time=since,
-            observed_generation=self.generation,
-        )
-        others = [c for c in self.status.conditions if c.type != kind]
-        self.set(conditions=sorted([*others, new], key=_order))
-
-    def effect(self, kind: Effect, **details: Any) -> None:
-        self.effects.append((kind, details))
-
-    def event(self, reason: str, message: str, key: str, *, warning: bool = False) -> None:
-        self.events.append(Event(reason, message, key, warning))
-
+from .facts import AnalysisOutcome, World
+from .plan import (
+    AbortRollout,
+    ActionTaken,
+    AnnotateRollout,
+    CanaryStarted,
+    CreateRollout,
+    GateDecided,
+    Holding,
+    MetricsUnavailable,
+    Plan,
+    Promoted,
+    PromoteStep,
+    RolledBack,
+    StepPromoted,
+    Superseded,
+    UpdateRollout,
+    describe_request,
+)
 
 # -- helpers -----------------------------------------------------------------------------
 
 
 def canary_policy(release: AgentRelease, policy: ReleasePolicy) -> CanaryPolicy:
     return policy.spec.canary.merged(release.spec.canary)
-
-
-_ORDER = ["OfflineGatePassed", "PreReleaseGatePassed", "CanaryHealthy", "Promoted", "RolledBack"]
-
-
-def _order(condition: Condition) -> int:
-    return _ORDER.index(condition.type) if condition.type in _ORDER else len(_ORDER)
 
 
 def progress(step: int | None, steps: int, weight: int | None) -> str | None:
@@ -181,7 +71,7 @@ def progress(step: int | None, steps: int, weight: int | None) -> str | None:
 
 # -- the decision ------------------------------------------------------------------------
 
-STAGES = ((Stage.OFFLINE, "OfflineGatePassed"), (Stage.PRERELEASE, "PreReleaseGatePassed"))
+STAGES = ((Stage.OFFLINE, C.OFFLINE_GATE_PASSED), (Stage.PRERELEASE, C.PRERELEASE_GATE_PASSED))
 
 
 def decide(release: AgentRelease, world: World) -> Plan:
@@ -193,8 +83,8 @@ def decide(release: AgentRelease, world: World) -> Plan:
     if status.phase.final:
         _keep_final(release, world, plan)
     elif world.rival is not None:
-        _supersede(world, plan)
-    elif world.request is not None and world.request.action == "abort":
+        _supersede(world.rival, plan)
+    elif world.request is not None and world.request.action is RequestAction.ABORT:
         _rollback(plan, ReasonCode.MANUAL_ABORT, _by(world.request))
         _record(plan, world, None, "rolled back")
     elif status.phase in (Phase.PENDING, Phase.GATING, Phase.BLOCKED):
@@ -211,8 +101,8 @@ def decide(release: AgentRelease, world: World) -> Plan:
     return plan
 
 
-def _by(request: Request) -> str:
-    return f"{request.action} by {request.by or 'an unknown user'}: {request.reason}"
+def _by(request: PersonRequest) -> str:
+    return describe_request(request.action.value, request.by, request.reason)
 
 
 def _record(plan: Plan, world: World, target: str | None, outcome: str) -> None:
@@ -229,22 +119,22 @@ def _record(plan: Plan, world: World, target: str | None, outcome: str) -> None:
         outcome=outcome,
     )
     plan.set(actions=[*plan.status.actions, action])
-    plan.event("ManualAction", f"{_by(request)} ({outcome})", f"request-{request.id}")
+    plan.tell(ActionTaken(action))
 
 
 def _approved(status: AgentReleaseStatus, target: str) -> bool:
-    return any(a.action == "approve" and a.target == target for a in status.actions)
+    return any(a.action is RequestAction.APPROVE and a.target == target for a in status.actions)
 
 
-def _supersede(world: World, plan: Plan) -> None:
-    message = f"superseded by the newer release {world.rival}, which now drives the Rollout"
+def _supersede(rival: str, plan: Plan) -> None:
+    message = f"superseded by the newer release {rival}, which now drives the Rollout"
     plan.set(
         phase=Phase.SUPERSEDED,
         reason=ReasonCode.SUPERSEDED.value,
         message=message,
-        superseded_by=world.rival,
+        superseded_by=rival,
     )
-    plan.event("Superseded", message, "superseded")
+    plan.tell(Superseded(rival, message))
 
 
 def _keep_final(release: AgentRelease, world: World, plan: Plan) -> None:
@@ -253,13 +143,13 @@ def _keep_final(release: AgentRelease, world: World, plan: Plan) -> None:
     if rollout is None or rollout.release != release.metadata.name:
         return  # a newer release drives the Rollout now
     if status.phase is Phase.ROLLED_BACK and status.rollback and not rollout.aborted:
-        _rollback_effects(plan, status.rollback, deployed=True)
+        _rollback_effects(plan, status.rollback, deployed=True, replayed=True)
     if status.phase is Phase.PROMOTED and rollout.eval_runs != ",".join(status.eval_run_ids):
-        _promoted_effects(release, plan)
+        _promoted_effects(release, plan, replayed=True)
 
 
 def _rollback_annotation(record: RollbackRecord) -> dict[str, str]:
-    return {rollouts.ANNOTATION_ROLLBACK: record.model_dump_json(by_alias=True, exclude_none=True)}
+    return {ANNOTATION_ROLLBACK: record.model_dump_json(by_alias=True, exclude_none=True)}
 
 
 # -- gates -------------------------------------------------------------------------------
@@ -306,7 +196,7 @@ def _gate(release: AgentRelease, world: World, plan: Plan) -> None:
         passed = report.decision is Result.PASS
         inconclusive = report.decision is Result.INCONCLUSIVE
         request = world.request
-        asked = request is not None and request.action == "approve"
+        asked = request is not None and request.action is RequestAction.APPROVE
         if inconclusive and asked and not _approved(plan.status, stage.value):
             _record(plan, world, stage.value, f"accepted the Inconclusive {stage.value} gate")
         approved = inconclusive and _approved(plan.status, stage.value)
@@ -331,14 +221,12 @@ def _gate(release: AgentRelease, world: World, plan: Plan) -> None:
     )
 
 
-def _gate_condition(
-    plan: Plan, stage: Stage, kind: str, report: GateReport, approved: bool
-) -> None:
+def _gate_condition(plan: Plan, stage: Stage, kind: C, report: GateReport, approved: bool) -> None:
     passed = report.decision is Result.PASS
     if passed:
-        reason = "GatePassed"
+        reason = StatusReason.GATE_PASSED.value
     elif approved:
-        reason = "Approved"
+        reason = StatusReason.APPROVED.value
     else:
         reason = report.reasons[0].value if report.reasons else report.decision.value
     message = report.headline() + (" (approved by a person)" if approved else "")
@@ -349,18 +237,8 @@ def _gate_condition(
         or previous.reasons != report.reasons
     )
     plan.condition(kind, passed or approved, reason, message)
-    if not changed:
-        return
-    if passed:
-        plan.event("GatePassed", report.headline(), f"{stage.value}-{plan.generation}-pass")
-    elif report.reasons != [ReasonCode.REPORT_MISSING]:
-        digest = "-".join(r.value.lower() for r in report.reasons)
-        plan.event(
-            "GateBlocked",
-            f"{stage.value} gate {report.decision.value}: {report.headline()}",
-            f"{stage.value}-{plan.generation}-{digest}"[:60],
-            warning=True,
-        )
+    if changed:
+        plan.tell(GateDecided(stage, report, plan.generation))
 
 
 def _start_canary(release: AgentRelease, world: World, plan: Plan) -> None:
@@ -399,7 +277,7 @@ def _start_canary(release: AgentRelease, world: World, plan: Plan) -> None:
             step=steps,
             weight=100,
             progress=progress(steps, steps, 100),
-            reason="FirstRelease",
+            reason=StatusReason.FIRST_RELEASE.value,
             message=message,
         )
     else:
@@ -410,11 +288,11 @@ def _start_canary(release: AgentRelease, world: World, plan: Plan) -> None:
             step=1,
             weight=weight,
             progress=progress(1, steps, weight),
-            reason="CanaryStarted",
+            reason=StatusReason.CANARY_STARTED.value,
             message=message,
         )
-    plan.event("CanaryStarted", message, "canary")
-    plan.effect(Effect.CREATE_ROLLOUT if world.rollout is None else Effect.UPDATE_ROLLOUT)
+    plan.tell(CanaryStarted(message))
+    plan.effect(CreateRollout() if world.rollout is None else UpdateRollout())
 
 
 def _name(report: EvalReport | None) -> str | None:
@@ -431,10 +309,10 @@ def _canary(release: AgentRelease, world: World, plan: Plan) -> None:
     assert settings is not None
     assert status.step is not None
     if rollout is None:
-        plan.effect(Effect.CREATE_ROLLOUT)  # status was written, the create was not
+        plan.effect(CreateRollout())  # status was written, the create was not
         return
     if rollout.release != release.metadata.name:
-        plan.effect(Effect.UPDATE_ROLLOUT)
+        plan.effect(UpdateRollout())
         return
     if not rollout.caught_up:
         return
@@ -457,11 +335,11 @@ def _canary(release: AgentRelease, world: World, plan: Plan) -> None:
         if rollout.healthy_on_current:
             _promoted(release, world, plan)
         elif steps > 1 and rollout.paused_at(rollouts.pause_index(steps - 1)):
-            _promotion_effects(plan, steps - 1)  # status moved on, the Rollout did not
+            _promotion_effects(plan, steps - 1, replayed=True)  # status moved on, Rollout not
         return
     step = status.step
     if step > 1 and rollout.paused_at(rollouts.pause_index(step - 1)):
-        _promotion_effects(plan, step - 1)  # status moved on, the Rollout did not
+        _promotion_effects(plan, step - 1, replayed=True)  # status moved on, Rollout not
         return
     if not rollout.paused_at(rollouts.pause_index(step)):
         return  # still shifting traffic to this step's weight
@@ -477,29 +355,23 @@ def _canary(release: AgentRelease, world: World, plan: Plan) -> None:
                 canary_revision=rollout.current_hash,
                 stable_revision=rollout.stable_hash,
             ),
-            reason="Baking",
+            reason=StatusReason.BAKING.value,
             message=f"step {step}/{steps}: {status.weight}% of traffic on revision "
-            f"{rollout.current_hash}, baking {settings.steps[step - 1].bake or '30m'}",
+            f"{rollout.current_hash}, baking {settings.steps[step - 1].bake_time}",
         )
         return
     request = world.request
-    if request is not None and request.action == "promote":
+    if request is not None and request.action is RequestAction.PROMOTE:
         _record(plan, world, f"step {step}", "promoted one step")
-        _promote(release, world, plan, f"promoted by a person: {request.reason}")
+        _promote(plan, f"promoted by a person: {request.reason}")
         return
-    if request is not None and request.action == "approve":
+    if request is not None and request.action is RequestAction.APPROVE:
         _record(plan, world, f"step {step}", f"step {step} may promote even if undecided")
     if world.outcome is not None and world.outcome.step == step:
-        _apply_outcome(release, world, plan, world.outcome, settings)
+        _apply_outcome(plan, world.outcome, settings)
 
 
-def _apply_outcome(
-    release: AgentRelease,
-    world: World,
-    plan: Plan,
-    outcome: AnalysisOutcome,
-    settings: CanaryPolicy,
-) -> None:
+def _apply_outcome(plan: Plan, outcome: AnalysisOutcome, settings: CanaryPolicy) -> None:
     step = plan.status.step
     assert step is not None
     if outcome.analysis is None or outcome.decision is None:
@@ -512,14 +384,9 @@ def _apply_outcome(
             _rollback(plan, ReasonCode.METRICS_UNAVAILABLE, message)
             return
         if plan.status.reason != ReasonCode.METRICS_UNAVAILABLE.value:
-            plan.event(
-                "MetricsUnavailable",
-                message + "; holding the step",
-                f"metrics-step-{step}-{plan.now:%H%M%S}",
-                warning=True,
-            )
+            plan.tell(MetricsUnavailable(step, message + "; holding the step", plan.now))
         plan.set(reason=ReasonCode.METRICS_UNAVAILABLE.value, message=message)
-        plan.condition("CanaryHealthy", None, ReasonCode.METRICS_UNAVAILABLE.value, message)
+        plan.condition(C.CANARY_HEALTHY, None, ReasonCode.METRICS_UNAVAILABLE.value, message)
         return
     decision = outcome.decision
     plan.set(analysis=outcome.analysis, metrics_failures=0)
@@ -531,32 +398,26 @@ def _apply_outcome(
             decision,
         )
     elif decision.verdict is Verdict.PROMOTE:
-        _promote(release, world, plan, decision.message)
+        _promote(plan, decision.message)
     elif decision.verdict is Verdict.HOLD:
         if _approved(plan.status, f"step {step}"):
-            _promote(
-                release, world, plan, f"approved by a person although undecided: {decision.message}"
-            )
+            _promote(plan, f"approved by a person although undecided: {decision.message}")
             return
         reason = (decision.reason or ReasonCode.INSUFFICIENT_EVIDENCE).value
         if plan.status.reason != reason:
-            plan.event(
-                "Holding",
-                f"step {step} bake is over but undecided: {decision.message}",
-                f"hold-step-{step}-{reason.lower()}",
-                warning=True,
-            )
+            told = f"step {step} bake is over but undecided: {decision.message}"
+            plan.tell(Holding(step, reason, told))
         plan.set(reason=reason, message=f"holding step {step}: {decision.message}")
-        plan.condition("CanaryHealthy", None, reason, decision.message)
+        plan.condition(C.CANARY_HEALTHY, None, reason, decision.message)
     else:
         results = outcome.analysis.guardrails
         passing = sum(r.result is Result.PASS for r in results)
         message = f"step {step}: {passing}/{len(results)} guardrails pass so far, none breached"
-        plan.set(reason="Baking", message=message)
-        plan.condition("CanaryHealthy", True, "NoBreach", message)
+        plan.set(reason=StatusReason.BAKING.value, message=message)
+        plan.condition(C.CANARY_HEALTHY, True, StatusReason.NO_BREACH.value, message)
 
 
-def _promote(release: AgentRelease, world: World, plan: Plan, why: str) -> None:
+def _promote(plan: Plan, why: str) -> None:
     status = plan.status
     settings = status.canary
     assert settings is not None
@@ -570,19 +431,24 @@ def _promote(release: AgentRelease, world: World, plan: Plan, why: str) -> None:
         weight=weight,
         progress=progress(nxt, steps, weight),
         step_started_at=None,
-        reason="StepPromoted",
+        reason=StatusReason.STEP_PROMOTED.value,
         message=f"step {step}/{steps} ({status.weight}%) → {nxt}/{steps} ({weight}%): {why}",
     )
-    plan.condition("CanaryHealthy", True, "StepPromoted", why)
-    _promotion_effects(plan, step)
+    plan.condition(C.CANARY_HEALTHY, True, StatusReason.STEP_PROMOTED.value, why)
+    started = status.step_started_at
+    baked = (plan.now - started).total_seconds() if started is not None else None
+    _promotion_effects(plan, step, baked)
 
 
-def _promotion_effects(plan: Plan, step: int) -> None:
+def _promotion_effects(
+    plan: Plan, step: int, baked_seconds: float | None = None, *, replayed: bool = False
+) -> None:
     """Promote from `step`, and tell it. Also what a replay after a crash does: status
     already holds the decision (its message is the Event's), the Event is keyed by the
     step, so a promotion told before the crash is not told twice."""
-    plan.event("StepPromoted", plan.status.message or "", f"step-{step}")
-    plan.effect(Effect.PROMOTE_STEP, expected_index=rollouts.pause_index(step))
+    message = plan.status.message or ""
+    plan.tell(StepPromoted(step, message, baked_seconds, replayed=replayed))
+    plan.effect(PromoteStep(expected_index=rollouts.pause_index(step)))
 
 
 def _promoted(release: AgentRelease, world: World, plan: Plan) -> None:
@@ -593,22 +459,20 @@ def _promoted(release: AgentRelease, world: World, plan: Plan) -> None:
     plan.set(
         phase=Phase.PROMOTED,
         promoted_at=world.now,
-        reason="Promoted",
+        reason=StatusReason.PROMOTED.value,
         message=message,
     )
-    plan.condition("Promoted", True, "Promoted", message)
+    plan.condition(C.PROMOTED, True, StatusReason.PROMOTED.value, message)
     _promoted_effects(release, plan)
 
 
-def _promoted_effects(release: AgentRelease, plan: Plan) -> None:
-    plan.event("Promoted", plan.status.message or "", "promoted")
-    plan.effect(
-        Effect.ANNOTATE_ROLLOUT,
-        annotations={
-            rollouts.ANNOTATION_EVAL_RUNS: ",".join(plan.status.eval_run_ids),
-            rollouts.ANNOTATION_RELEASE: release.metadata.name,
-        },
-    )
+def _promoted_effects(release: AgentRelease, plan: Plan, *, replayed: bool = False) -> None:
+    plan.tell(Promoted(plan.status.message or "", replayed=replayed))
+    annotations = {
+        ANNOTATION_EVAL_RUNS: ",".join(plan.status.eval_run_ids),
+        ANNOTATION_RELEASE: release.metadata.name,
+    }
+    plan.effect(AnnotateRollout(annotations))
 
 
 def _rollback(
@@ -631,16 +495,16 @@ def _rollback(
         message=message,
     )
     plan.set(phase=Phase.ROLLED_BACK, reason=reason.value, message=message, rollback=record)
-    plan.condition("CanaryHealthy", False, reason.value, message)
-    plan.condition("RolledBack", True, reason.value, message)
+    plan.condition(C.CANARY_HEALTHY, False, reason.value, message)
+    plan.condition(C.ROLLED_BACK, True, reason.value, message)
     _rollback_effects(plan, record, deployed)
 
 
-def _rollback_effects(plan: Plan, record: RollbackRecord, deployed: bool) -> None:
+def _rollback_effects(
+    plan: Plan, record: RollbackRecord, deployed: bool, *, replayed: bool = False
+) -> None:
     """Abort and tell; replayed as is when a crash came between status and Rollout."""
-    if record.reason in (ReasonCode.GUARDRAIL_BREACHED, ReasonCode.POLICY_VIOLATION):
-        plan.event("GuardrailBreached", record.message, "breach", warning=True)
-    plan.event("RolledBack", f"{record.reason.value}: {record.message}", "rollback", warning=True)
+    plan.tell(RolledBack(record, replayed=replayed))
     if deployed:
-        plan.effect(Effect.ABORT_ROLLOUT)
-        plan.effect(Effect.ANNOTATE_ROLLOUT, annotations=_rollback_annotation(record))
+        plan.effect(AbortRollout())
+        plan.effect(AnnotateRollout(_rollback_annotation(record)))

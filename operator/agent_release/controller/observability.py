@@ -101,6 +101,11 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, float("inf")),
             registry=r,
         )
+        self.conflicts = Counter(
+            "agentrelease_status_conflicts",
+            "Status writes refused as stale (409), each followed by a fresh decision.",
+            registry=r,
+        )
         self.breach_to_abort = Histogram(
             "agentrelease_breach_to_abort_seconds",
             "From the look that found a breach to the Rollout abort being accepted.",

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..api.policy import CanaryPolicy
+from ..api.policy import CanaryPolicy, Decision
 from ..api.release import AgentRelease, Analysis, Phase
 from ..api.types import parse_duration
 
@@ -78,7 +78,7 @@ def _baking(body: dict[str, Any]) -> Baking | None:
         agent=release.spec.agent,
         step=st.step,
         weight=st.weight or 0,
-        confidence=st.confidence or 0.95,
+        confidence=st.confidence if st.confidence is not None else Decision().confidence,
         previous=previous,
         settings=st.canary,
         started=st.step_started_at.timestamp(),

@@ -16,14 +16,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..api.names import (
+    ANNOTATION_EVAL_RUNS,
+    ANNOTATION_RELEASE,
+    ANNOTATION_ROLLBACK,
+    LABEL_AGENT,
+    ROLLOUTS,
+)
 from ..api.policy import CanaryStep
 from ..api.release import AgentRelease
-
-LABEL_AGENT = "agentrelease.dev/agent"
-ANNOTATION_RELEASE = "agentrelease.dev/release"
-ANNOTATION_EVAL_RUNS = "agentrelease.dev/eval-run-ids"
-ANNOTATION_ROLLBACK = "agentrelease.dev/rollback"
-HASH_LABEL = "rollouts-pod-template-hash"
 
 PROMOTE_STEP: dict[str, Any] = {"status": {"pauseConditions": None}}
 ABORT: dict[str, Any] = {"status": {"abort": True}}
@@ -100,7 +101,7 @@ def manifest(
     """A new Rollout for the agent, owned by the release."""
     agent = release.spec.agent
     return {
-        "apiVersion": "argoproj.io/v1alpha1",
+        "apiVersion": f"{ROLLOUTS.group}/{ROLLOUTS.version}",
         "kind": "Rollout",
         "metadata": {
             "name": rollout_name_of(agent),
@@ -158,7 +159,6 @@ class RolloutView:
 
     release: str | None  # the release whose template this is (spec, not status)
     eval_runs: str | None  # the eval run IDs annotated on a promotion
-    owner_uid: str | None
     generation: int
     observed_generation: int | None
     step_index: int | None
@@ -168,9 +168,6 @@ class RolloutView:
     message: str
     stable_hash: str | None
     current_hash: str | None
-    replicas: int
-    ready: int
-    updated: int
 
     @property
     def caught_up(self) -> bool:
@@ -195,14 +192,12 @@ def view(body: dict[str, Any]) -> RolloutView:
     meta = body.get("metadata") or {}
     status = body.get("status") or {}
     spec = body.get("spec") or {}
-    owners = [o for o in meta.get("ownerReferences") or [] if o.get("controller")]
     template_meta = (spec.get("template") or {}).get("metadata") or {}
     observed = status.get("observedGeneration")
     return RolloutView(
         release=(template_meta.get("annotations") or {}).get(ANNOTATION_RELEASE)
         or (meta.get("annotations") or {}).get(ANNOTATION_RELEASE),
         eval_runs=(meta.get("annotations") or {}).get(ANNOTATION_EVAL_RUNS),
-        owner_uid=owners[0].get("uid") if owners else None,
         generation=int(meta.get("generation") or 0),
         # Argo Rollouts writes observedGeneration as a string
         observed_generation=int(observed) if observed not in (None, "") else None,
@@ -213,7 +208,4 @@ def view(body: dict[str, Any]) -> RolloutView:
         message=status.get("message") or "",
         stable_hash=status.get("stableRS") or None,
         current_hash=status.get("currentPodHash") or None,
-        replicas=int(status.get("replicas") or 0),
-        ready=int(status.get("readyReplicas") or 0),
-        updated=int(status.get("updatedReplicas") or 0),
     )

@@ -1,4 +1,4 @@
-"""Manifests for the operator's end-to-end tests: one agent per test, its own policy.
+"""Manifests of the end-to-end tests and the operator benchmark: one agent each, its policy.
 
 The test policy bakes 40 s per step and looks every 10 s (twice the stack's scrape
 interval), with the demo's thresholds; the simulated pods serve 40 tasks/s each, so a
@@ -14,17 +14,17 @@ from typing import Any
 from agent_sim import presets
 from agent_sim.behaviour import ANNOTATION as BEHAVIOUR
 
+from .objects import manifest, policy_manifest
+
 HEALTHY: dict[str, Any] = {**presets.HEALTHY, "requestsPerSecond": 40}
 
 
 def policy(
     name: str, bake: str = "40s", weights: tuple[int, ...] = (5, 50), **canary: Any
 ) -> dict[str, Any]:
-    return {
-        "apiVersion": "agentrelease.dev/v1alpha1",
-        "kind": "ReleasePolicy",
-        "metadata": {"name": name},
-        "spec": {
+    return policy_manifest(
+        name,
+        **{
             "environment": "e2e",
             "decision": {"mode": "interval", "confidence": 0.95},
             "offline": {
@@ -41,11 +41,7 @@ def policy(
                 "policyViolations": {"max": 0},
             },
             "canary": {
-                "steps": [
-                    {"weight": 5, "bake": bake},
-                    {"weight": 50, "bake": bake},
-                    {"weight": 100},
-                ],
+                "steps": [*({"weight": w, "bake": bake} for w in weights), {"weight": 100}],
                 "analysisInterval": "10s",
                 "minSamples": 100,
                 "guardrails": [
@@ -61,7 +57,7 @@ def policy(
                 **canary,
             },
         },
-    }
+    )
 
 
 def _seeds(tasks: int, rates: list[float], interventions: float | None) -> list[dict[str, Any]]:
@@ -87,19 +83,15 @@ def reports(agent: str, version: str, generation: int, **overrides: float) -> li
     candidate = {"model": f"model-{version}", "runtime": version}
 
     def report(stage: str, suite: dict[str, Any], slices: list[dict[str, Any]]) -> dict[str, Any]:
-        return {
-            "apiVersion": "agentrelease.dev/v1alpha1",
-            "kind": "EvalReport",
-            "metadata": {"name": f"{agent}-{version}-{stage}"},
-            "spec": {
-                "agent": agent,
-                "stage": stage,
-                "runId": f"{agent}-{version}-{stage}",
-                "candidate": candidate,
-                "suite": suite,
-                "slices": slices,
-            },
+        spec = {
+            "agent": agent,
+            "stage": stage,
+            "runId": f"{agent}-{version}-{stage}",
+            "candidate": candidate,
+            "suite": suite,
+            "slices": slices,
         }
+        return manifest("EvalReport", f"{agent}-{version}-{stage}", spec)
 
     return [
         report(
@@ -134,11 +126,10 @@ def release(
     behaviour: dict[str, Any] | None = None,
     replicas: int = 20,
 ) -> dict[str, Any]:
-    return {
-        "apiVersion": "agentrelease.dev/v1alpha1",
-        "kind": "AgentRelease",
-        "metadata": {"name": f"{agent}-{version}"},
-        "spec": {
+    return manifest(
+        "AgentRelease",
+        f"{agent}-{version}",
+        {
             "agent": agent,
             "candidate": {
                 "model": f"model-{version}",
@@ -154,4 +145,4 @@ def release(
                 },
             },
         },
-    }
+    )

@@ -1,0 +1,105 @@
+"""What the state machine is told: Rollouts as observed, worlds, looks, canary status."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from agent_release.api.outcomes import ReasonCode, Result
+from agent_release.api.release import Analysis, GuardrailResult
+from agent_release.api.types import Stage
+from agent_release.canary.guardrails import StepDecision, Verdict
+from agent_release.controller.facts import AnalysisOutcome, Baseline, ReportLookup, World
+from agent_release.controller.rollouts import RolloutView
+
+from .objects import machine_policy, stage_report
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def rollout(
+    *,
+    index: int | None = None,
+    paused: bool = False,
+    owner: str | None = "rel-2",
+    stable: str | None = "aaa",
+    current: str | None = "bbb",
+    phase: str = "Paused",
+    aborted: bool = False,
+) -> RolloutView:
+    return RolloutView(
+        release=owner,
+        eval_runs=None,
+        generation=3,
+        observed_generation=3,
+        step_index=index,
+        paused=paused,
+        aborted=aborted,
+        phase=phase,
+        message="",
+        stable_hash=stable,
+        current_hash=current,
+    )
+
+
+def world(**changes: Any) -> World:
+    """Gates that pass, the previous release's Rollout healthy: a canary may start."""
+    base: dict[str, Any] = {
+        "now": NOW,
+        "policy": machine_policy(),
+        "reports": {
+            Stage.OFFLINE: ReportLookup(report=stage_report("offline")),
+            Stage.PRERELEASE: ReportLookup(report=stage_report("prerelease")),
+        },
+        "baseline": Baseline(release=None, reports={}),
+        "rollout": rollout(owner="rel-1", stable="aaa", current="aaa", phase="Healthy"),
+        "canary_release": "rel-2",
+    }
+    return World(**{**base, **changes})
+
+
+def canary_status(step: int = 1, started: datetime | None = NOW, **more: Any) -> dict[str, Any]:
+    """The status of a release baking at `step` of the machine policy (wire names)."""
+    settings = machine_policy().spec.canary.wire()
+    weights = [s["weight"] for s in settings["steps"]]
+    status: dict[str, Any] = {
+        "phase": "Canary",
+        "step": step,
+        "weight": weights[step - 1],
+        "canary": settings,
+        "confidence": 0.95,
+        "evalRunIds": ["run-offline", "run-prerelease"],
+        "rollout": {"name": "support-agent", "canaryRevision": "bbb", "stableRevision": "aaa"},
+        **more,
+    }
+    if started is not None:
+        status["stepStartedAt"] = started.isoformat()
+    return status
+
+
+def outcome(verdict: Verdict, step: int = 1, reason: ReasonCode | None = None) -> AnalysisOutcome:
+    """A look at `step` with this verdict, triggered by human_intervention_rate."""
+    trigger = GuardrailResult(
+        metric="human_intervention_rate",
+        result=Result.FAIL if verdict is Verdict.ROLLBACK else Result.PASS,
+        canary=0.06,
+        stable=0.01,
+        observed=0.05,
+        threshold=0.005,
+        canary_samples=1000,
+        stable_samples=10000,
+        message="human_intervention_rate: canary 6.00% vs stable 1.00%",
+    )
+    analysis = Analysis(
+        time=NOW,
+        step=step,
+        weight=5,
+        window_start=NOW - timedelta(minutes=1),
+        look=1,
+        result=trigger.result,
+        guardrails=[trigger],
+    )
+    decision = StepDecision(
+        verdict, reason, trigger if verdict is not Verdict.PROMOTE else None, trigger.message
+    )
+    return AnalysisOutcome(step=step, analysis=analysis, decision=decision)

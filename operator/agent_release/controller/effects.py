@@ -1,0 +1,118 @@
+"""How an effect is applied: the one place the operator changes the agent's Rollout.
+
+Effects are applied after status was written, and every effect is derived again from
+status on the next reconcile, so an effect that could not be applied now is applied
+later, and one applied twice must change nothing the second time. How each API answer
+is taken:
+
+- 404, the Rollout (or its namespace) is gone: every effect is skipped; the next
+  reconcile creates the Rollout if status still wants one.
+- CreateRollout finds one already (409 AlreadyExists): it takes it over instead.
+- UpdateRollout's JSON Patch `test`s the resourceVersion it read: a Rollout changed
+  meanwhile fails it (422) and raises.
+- PromoteStep clears the pause only while the Rollout is paused where status says
+  (else it was promoted already: skip), with the resourceVersion it checked: a 409
+  means it moved meanwhile (skip; the next reconcile sees where it is).
+- Anything else raises.
+
+"raises" is an `ApiError`, whose `retriable` says whether the next reconcile may succeed
+(5xx, 429, a timeout, a 409) or something must change first (401 after a fresh login,
+403, 410, 422): `reconcile` logs it as such and the release is reconciled again at
+the next tick either way. A skip is never silent: it is logged.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..adapters.kube import AlreadyExists, Conflict, Kube, NotFound
+from ..api.names import ROLLOUTS
+from ..api.policy import CanaryStep
+from ..api.release import AgentRelease
+from . import rollouts
+from .observability import logger
+from .plan import (
+    AbortRollout,
+    AnnotateRollout,
+    CreateRollout,
+    Effect,
+    PlanError,
+    PromoteStep,
+    UpdateRollout,
+)
+from .runtime import Runtime
+
+CRASH_EXIT_CODE = 70  # what the fault hook exits with (EX_SOFTWARE)
+
+
+async def apply(rt: Runtime, release: AgentRelease, effect: Effect) -> None:
+    """Apply one effect of `release`'s plan (status already says what it should do)."""
+    if rt.config.crash_before == type(effect).__name__:
+        os._exit(CRASH_EXIT_CODE)  # the crash tests' fault hook (runtime.Config.crash_before)
+    kube = rt.kube
+    namespace = release.metadata.namespace or kube.default_namespace
+    name = rollouts.rollout_name_of(release.spec.agent)
+    try:
+        match effect:
+            case CreateRollout():
+                await _create(kube, release, namespace, name)
+            case UpdateRollout():
+                await _take_over(kube, release, namespace, name)
+            case PromoteStep(expected_index=index):
+                await _promote_step(kube, namespace, name, index)
+            case AbortRollout():
+                await kube.patch(ROLLOUTS, namespace, name, rollouts.ABORT, status=True)
+            case AnnotateRollout(annotations=annotations):
+                patch = {"metadata": {"annotations": dict(annotations)}}
+                await kube.patch(ROLLOUTS, namespace, name, patch)
+    except NotFound as error:
+        logger(release=release.metadata.name, namespace=namespace).info(
+            "effect skipped", effect=type(effect).__name__, why=error.message
+        )
+
+
+def _steps_and_runs(release: AgentRelease) -> tuple[list[CanaryStep], list[str]]:
+    """What a Rollout of the release is made of; fixed in status when the canary started."""
+    status = release.status
+    if status is None or status.canary is None:
+        raise PlanError(f"{release.metadata.name}: a Rollout effect before the canary started")
+    return status.canary.steps, status.eval_run_ids
+
+
+async def _create(kube: Kube, release: AgentRelease, namespace: str, name: str) -> None:
+    body = rollouts.manifest(release, *_steps_and_runs(release))
+    try:
+        await kube.create(ROLLOUTS, namespace, body)
+    except AlreadyExists:
+        await _take_over(kube, release, namespace, name)
+
+
+async def _take_over(kube: Kube, release: AgentRelease, namespace: str, name: str) -> None:
+    current = await kube.get(ROLLOUTS, namespace, name)
+    if current is None:
+        raise NotFound(404, "NotFound", f"Rollout {namespace}/{name} was deleted meanwhile")
+    ops = rollouts.takeover(release, *_steps_and_runs(release), current)
+    await kube.json_patch(ROLLOUTS, namespace, name, ops)
+
+
+async def _promote_step(kube: Kube, namespace: str, name: str, expected_index: int) -> None:
+    """Clear the pause only if the Rollout is still paused where status says: exactly once.
+
+    The patch carries the resourceVersion it was checked at, so a Rollout that moved
+    in between is not promoted a second time (409, and the next reconcile sees why).
+    """
+    body = await kube.get(ROLLOUTS, namespace, name)
+    if body is None:
+        raise NotFound(404, "NotFound", f"Rollout {namespace}/{name} does not exist")
+    if not rollouts.view(body).paused_at(expected_index):
+        return  # promoted already (a replay), or Argo moved on: nothing to clear
+    patch = {
+        **rollouts.PROMOTE_STEP,
+        "metadata": {"resourceVersion": body["metadata"]["resourceVersion"]},
+    }
+    try:
+        await kube.patch(ROLLOUTS, namespace, name, patch, status=True)
+    except Conflict:
+        logger(rollout=name, namespace=namespace).info(
+            "promotion not sent: the Rollout changed since it was read", index=expected_index
+        )

@@ -1,0 +1,95 @@
+"""EvalReports and ReleasePolicies: their validation beyond the schema, as their status.
+
+The API server has validated the schema (and its CEL rules) already; here come what it
+cannot see (an eval run ID used by another report) and what people read first: each
+slice's pass rate with its interval, and a `Valid` condition that names the problem.
+The kopf handlers write what these functions return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..adapters.kube import Kube
+from ..api.evalreport import EvalReport
+from ..api.names import EVALREPORTS, EventReason, StatusReason
+from ..api.outcomes import ReasonCode
+from ..api.policy import ReleasePolicy
+from ..manifests import validation_message
+from ..summary import summarize
+from .runtime import Runtime
+from .telling import post_event_on
+from .writes import valid_conditions
+
+
+async def report_status(rt: Runtime, body: Mapping[str, Any]) -> dict[str, Any]:
+    """The status of an EvalReport, and its ReportValid/ReportInvalid Event."""
+    generation = (body.get("metadata") or {}).get("generation")
+    try:
+        report = EvalReport.model_validate(dict(body))
+    except ValidationError as error:
+        problem = validation_message(error)
+        return await _invalid(rt, body, ReasonCode.REPORT_INVALID.value, problem)
+    duplicate = await _same_run(rt.kube, report)
+    if duplicate is not None:
+        problem = f"runId {report.spec.run_id} is already used by EvalReport {duplicate}"
+        return await _invalid(rt, body, StatusReason.DUPLICATE_RUN_ID.value, problem)
+    slices = summarize(report.spec)
+    message = "; ".join(
+        f"{s.name}: {s.pass_rate * 100:.1f}% [{s.interval.low * 100:.1f}, "
+        f"{s.interval.high * 100:.1f}] over {s.seeds} seed(s)"
+        for s in slices
+    )
+    await post_event_on(rt.kube, body, EventReason.REPORT_VALID, message)
+    return {
+        "slices": [s.wire() for s in slices],
+        "conditions": valid_conditions(body, True, StatusReason.VALID.value, message, rt.clock()),
+        "observedGeneration": generation,
+    }
+
+
+async def _invalid(
+    rt: Runtime, body: Mapping[str, Any], reason: str, problem: str
+) -> dict[str, Any]:
+    await post_event_on(rt.kube, body, EventReason.REPORT_INVALID, problem, warning=True)
+    return {
+        "conditions": valid_conditions(body, False, reason, problem, rt.clock()),
+        "observedGeneration": (body.get("metadata") or {}).get("generation"),
+    }
+
+
+async def _same_run(kube: Kube, report: EvalReport) -> str | None:
+    """Another EvalReport of the namespace that claims the same eval run ID."""
+    namespace = report.metadata.namespace
+    for other in await kube.list(EVALREPORTS, namespace, fields={"spec.runId": report.spec.run_id}):
+        name = other["metadata"]["name"]
+        if name != report.metadata.name:
+            return str(name)
+    return None
+
+
+def policy_status(rt: Runtime, body: Mapping[str, Any]) -> dict[str, Any]:
+    """The status of a ReleasePolicy: valid or not, and what it does in one line."""
+    generation = (body.get("metadata") or {}).get("generation")
+    try:
+        policy = ReleasePolicy.model_validate(dict(body))
+    except ValidationError as error:
+        problem = validation_message(error)
+        reason = StatusReason.POLICY_INVALID.value
+        return {
+            "conditions": valid_conditions(body, False, reason, problem, rt.clock()),
+            "observedGeneration": generation,
+        }
+    canary = policy.spec.canary
+    weights = " → ".join(f"{s.weight}%" for s in canary.steps)
+    message = (
+        f"{policy.spec.decision.mode.value} decisions at {policy.spec.decision.confidence:g}; "
+        f"canary {weights}, {len(canary.guardrails)} guardrails"
+    )
+    return {
+        "conditions": valid_conditions(body, True, StatusReason.VALID.value, message, rt.clock()),
+        "observedGeneration": generation,
+    }

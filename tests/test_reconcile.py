@@ -1,0 +1,196 @@
+"""The I/O shell around the state machine: reconcile, its conflicts, and the handlers.
+
+On `httpx.MockTransport`: observation, the conditional status write, effects and
+Events are the production code; the end-to-end tests run it on the real stack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from agent_release.api.names import AGENTRELEASES, EVALREPORTS, EVENTS
+from agent_release.api.outcomes import ReasonCode
+from agent_release.canary.guardrails import Verdict
+from agent_release.controller import reconcile, validation
+from agent_release.controller.runtime import Config, ConfigError, Runtime
+from builders import wire
+from builders.objects import release_manifest, stage_report
+from builders.wire import Script, status_error
+from builders.worlds import NOW, canary_status, outcome
+
+RELEASE = AGENTRELEASES.path("agents", "rel-2")
+RELEASE_STATUS = AGENTRELEASES.path("agents", "rel-2", "status")
+EVENT_PATH = EVENTS.path("agents")
+
+
+def runtime(script: Script) -> Runtime:
+    return Runtime(kube=wire.kube(script), prometheus=None, config=Config(), clock=lambda: NOW)
+
+
+def baking_script(status_answer: wire.Answer) -> Script:
+    """A release baking at step 1 on a Rollout paused there; status writes get `status_answer`."""
+    body = release_manifest(**canary_status())
+    return (
+        Script()
+        .on("GET", RELEASE, wire.ok(body))
+        .on("GET", wire.rollout_path(), wire.ok(wire.rollout_body(index=1, paused=True)))
+        .on("PATCH", RELEASE_STATUS, status_answer)
+        .on("POST", EVENT_PATH, wire.ok())
+    )
+
+
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The backoff waits between attempts, recorded instead of slept."""
+    recorded: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        recorded.append(seconds)
+
+    monkeypatch.setattr(asyncio, "sleep", sleep)
+    return recorded
+
+
+async def test_a_conflict_storm_is_retried_with_backoff_then_reported(waits: list[float]) -> None:
+    script = baking_script(status_error(409, "Conflict", "the object has been modified"))
+    rt = runtime(script)
+    with capture_logs() as logs, pytest.raises(reconcile.ConflictStorm) as raised:
+        await reconcile.reconcile(rt, "agents", "rel-2")
+    attempts = reconcile.CONFLICT_ATTEMPTS
+    assert len(script.sent("PATCH", RELEASE_STATUS)) == attempts
+    assert len(script.sent("GET", RELEASE)) == attempts  # each attempt decides on fresh data
+    assert raised.value.retriable
+    assert f"{attempts} attempts" in str(raised.value)
+    # growing, jittered waits between attempts, each logged
+    assert len(waits) == attempts - 1
+    for k, wait in enumerate(waits):
+        ceiling = reconcile.CONFLICT_BACKOFF * 2**k
+        assert ceiling / 2 <= wait <= ceiling
+    conflicts = [e for e in logs if e["event"].startswith("status write conflict")]
+    assert [e["attempt"] for e in conflicts] == list(range(1, attempts))
+    assert rt.metrics.registry.get_sample_value("agentrelease_status_conflicts_total") == attempts
+    # no effect and no Event on a decision that was never written
+    assert script.sent("POST", EVENT_PATH) == []
+    await rt.kube.close()
+
+
+async def test_a_reconcile_that_failed_is_logged_by_kind() -> None:
+    with capture_logs() as logs:
+        reconcile.report_failure(reconcile.ConflictStorm(409, "ConflictStorm", "x"))
+        reconcile.report_failure(RuntimeError("a bug"))
+    assert [(e["log_level"], e["event"]) for e in logs] == [
+        ("warning", "reconcile failed, will retry"),
+        ("error", "reconcile failed"),
+    ]
+
+
+async def test_one_conflict_then_the_fresh_decision_is_written(waits: list[float]) -> None:
+    answers = iter([status_error(409, "Conflict"), wire.ok()])
+    script = baking_script(lambda _: next(answers))
+    rt = runtime(script)
+    done = await reconcile.reconcile(rt, "agents", "rel-2")
+    assert done is not None
+    assert done.status is not None
+    assert done.status.observed_generation == 1
+    writes = script.sent("PATCH", RELEASE_STATUS)
+    assert len(writes) == 2
+    assert len(waits) == 1
+    # the write is conditional on the resourceVersion the decision was read at
+    assert wire.body_of(writes[-1])["metadata"] == {"resourceVersion": "1"}
+    await rt.kube.close()
+
+
+async def test_a_breach_writes_status_then_aborts_then_tells() -> None:
+    """The order that makes a crash at any line harmless: status, Rollout, Events."""
+    script = baking_script(wire.ok())
+    script.on("PATCH", wire.rollout_path(sub="status"), wire.ok())
+    script.on("PATCH", wire.rollout_path(), wire.ok())
+    rt = runtime(script)
+    look = outcome(Verdict.ROLLBACK, reason=ReasonCode.GUARDRAIL_BREACHED)
+    done = await reconcile.reconcile(rt, "agents", "rel-2", look)
+    assert done is not None
+    assert done.status is not None
+    assert done.status.phase.value == "RolledBack"
+    writes = [(r.method, r.url.path) for r in script.requests if r.method != "GET"]
+    assert writes == [
+        ("PATCH", RELEASE_STATUS),
+        ("PATCH", wire.rollout_path(sub="status")),  # abort
+        ("PATCH", wire.rollout_path()),  # the rollback annotation
+        ("POST", EVENT_PATH),  # GuardrailBreached
+        ("POST", EVENT_PATH),  # RolledBack
+    ]
+    abort = script.sent("PATCH", wire.rollout_path(sub="status"))[0]
+    assert wire.body_of(abort) == {"status": {"abort": True}}
+    events = [wire.body_of(r) for r in script.sent("POST", EVENT_PATH)]
+    assert [e["reason"] for e in events] == ["GuardrailBreached", "RolledBack"]
+    assert (
+        rt.metrics.registry.get_sample_value(
+            "agentrelease_rollbacks_total", {"reason": "GuardrailBreached"}
+        )
+        == 1
+    )
+    await rt.kube.close()
+
+
+async def test_a_release_that_does_not_parse_is_marked_failed() -> None:
+    broken = release_manifest()
+    broken["spec"]["rollout"] = {"replicas": 0}
+    script = Script().on("GET", RELEASE, wire.ok(broken)).on("PATCH", RELEASE_STATUS, wire.ok())
+    rt = runtime(script)
+    assert await reconcile.reconcile(rt, "agents", "rel-2") is None
+    [patch] = script.sent("PATCH", RELEASE_STATUS)
+    status = wire.body_of(patch)["status"]
+    assert (status["phase"], status["reason"]) == ("Failed", "Invalid")
+    assert "spec.rollout" in status["message"]
+    await rt.kube.close()
+
+
+# -- handlers ----------------------------------------------------------------------------
+
+
+def _report_body(**status: Any) -> dict[str, Any]:
+    body = stage_report("offline").wire()
+    body["metadata"]["generation"] = 1
+    if status:
+        body["status"] = status
+    return body
+
+
+async def test_a_valid_report_keeps_its_condition_transition_time() -> None:
+    """One condition writer: re-validating an unchanged report keeps lastTransitionTime."""
+    script = (
+        Script()
+        .on("GET", EVALREPORTS.path("agents"), wire.ok({"items": []}))
+        .on("POST", EVENT_PATH, wire.ok())
+    )
+    rt = runtime(script)
+    earlier = "2026-11-20T08:00:00Z"
+    valid = {"type": "Valid", "status": "True", "reason": "Valid", "lastTransitionTime": earlier}
+    status = await validation.report_status(rt, _report_body(conditions=[valid]))
+    [condition] = status["conditions"]
+    assert (condition["status"], condition["lastTransitionTime"]) == ("True", earlier)
+    assert "swe: 60.0%" in condition["message"]
+    # a report that turns invalid flips the condition, and its time moves
+    bad = _report_body(conditions=[valid])
+    bad["spec"]["slices"][0]["seeds"][0]["passed"] = 999
+    [condition] = (await validation.report_status(rt, bad))["conditions"]
+    assert (condition["status"], condition["reason"]) == ("False", "ReportInvalid")
+    assert condition["lastTransitionTime"] == NOW.strftime("%Y-%m-%dT%H:%M:%SZ")
+    events = [wire.body_of(r)["reason"] for r in script.sent("POST", EVENT_PATH)]
+    assert events == ["ReportValid", "ReportInvalid"]
+    await rt.kube.close()
+
+
+def test_an_unknown_fault_is_refused_at_start_up() -> None:
+    assert Config.from_env({"AGENT_RELEASE_FAULT": "crash-before:PromoteStep"}).crash_before == (
+        "PromoteStep"
+    )
+    assert Config.from_env({}).crash_before is None
+    with pytest.raises(ConfigError, match="one of AbortRollout, AnnotateRollout"):
+        Config.from_env({"AGENT_RELEASE_FAULT": "crash-before:Promote"})
+    with pytest.raises(ConfigError, match="invalid operator setting"):
+        Config.from_env({"AGENT_RELEASE_TICK_SECONDS": "soon"})
