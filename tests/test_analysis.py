@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -9,7 +10,7 @@ from urllib.parse import parse_qs
 
 import httpx
 
-from agent_release.canary.guardrails import Verdict
+from agent_release.canary.analyzer import Verdict
 from agent_release.controller.analysis import due, look_at
 from agent_release.controller.registry import Baking, track
 from agent_release.controller.runtime import Config, Runtime
@@ -22,9 +23,14 @@ EVERY_15S = policy(analysisInterval="15s").spec.canary.wire()
 
 
 def body(name: str, started: float, **status: Any) -> dict[str, Any]:
+    """A release whose canary began baking at `started`: its evidence begins with the
+    next whole interval (as the machine sets it)."""
     when = datetime.fromtimestamp(started, UTC)
-    item = release(name, **canary_status(started=when, canary=EVERY_15S, **status)).wire()
-    return item
+    began = datetime.fromtimestamp(math.ceil(started / 15) * 15, UTC)
+    evidence = {"beganAt": began.isoformat()}
+    return release(
+        name, **canary_status(started=when, canary=EVERY_15S, evidence=evidence, **status)
+    ).wire()
 
 
 def baking(item: dict[str, Any]) -> Baking | None:
@@ -32,7 +38,8 @@ def baking(item: dict[str, Any]) -> Baking | None:
 
 
 def test_canaries_started_at_different_times_share_one_look() -> None:
-    # the test policy looks every 15 s: grid points are multiples of 15 s
+    # the test policy looks every 15 s: grid points are multiples of 15 s, and so are the
+    # beginnings of the canaries' evidence (1_000_005 for r0, r1; 1_000_020 for the others)
     items = [baking(body(f"r{i}", 1_000_000.0 + 3 * i)) for i in range(5)]
     assert all(item is not None for item in items)
     ready = [item for item in items if item is not None]
@@ -59,7 +66,7 @@ def test_the_registry_keeps_what_looks_need_not_the_object() -> None:
     assert entry.phase == "Canary"
     assert not entry.final
     assert entry.baking is not None
-    assert entry.baking.previous is None  # no look yet at this step
+    assert entry.baking.evidence.looks == 0  # no look yet
     promoted = body("p", 1_000_000.0)
     promoted["status"]["phase"] = "Promoted"
     assert track(promoted).final
@@ -73,10 +80,12 @@ def test_the_registry_keeps_what_looks_need_not_the_object() -> None:
 def _answer(request: httpx.Request) -> httpx.Response:
     """Prometheus' answer to each batched query: every agent healthy but `agent-0`, whose
     canary committed a hard policy violation."""
-    query = parse_qs(request.content.decode())["query"][0]
+    form = parse_qs(request.content.decode())
+    query = form["query"][0]
     agents = re.search(r'agent=~"([^"]+)"', query)
     assert agents is not None, query
-    stamps = [1_000_000.0 + 15 * k for k in range(1, 5)]
+    start, end = float(form["start"][0]), float(form["end"][0])
+    stamps = [start + 15 * k for k in range(int((end - start) // 15) + 1)]
     series = []
     for agent in agents.group(1).split("|"):
         for revision, tasks in (("bbb", "30"), ("aaa", "600")):
@@ -101,7 +110,7 @@ async def test_one_look_is_one_query_per_guardrail_for_all_releases() -> None:
     assert len(group) == 12
     script = wire.Script().on("POST", "/api/v1/query_range", _answer)
     rt = Runtime(kube=wire.kube(wire.Script()), prometheus=wire.prometheus(script), config=Config())
-    outcomes = await look_at(rt, group, now=1_000_060.0)
+    outcomes = await look_at(rt, group, now=1_000_065.0)
     guardrails = len(group[0].settings.guardrails)
     assert len(script.requests) == guardrails + 1  # whatever the number of releases
     assert set(outcomes) == {item.key for item in group}
@@ -121,3 +130,28 @@ async def test_prometheus_down_is_an_outcome_for_every_release_not_a_breach() ->
     assert {o.decision for o in outcomes.values()} == {None}
     assert all("ReadTimeout" in (o.error or "") for o in outcomes.values())
     assert rt.metrics.registry.get_sample_value("agentrelease_prometheus_query_errors_total") == 1
+
+
+async def test_a_look_adds_only_new_intervals_and_a_restart_reaches_back_to_the_beginning() -> None:
+    item = baking(body("r0", 1_000_000.0))  # evidence begins at 1_000_005
+    assert item is not None
+    item = Baking(
+        **{**{f: getattr(item, f) for f in item.__dataclass_fields__}, "agent": "agent-1"}
+    )
+    script = wire.Script().on("POST", "/api/v1/query_range", _answer)
+    rt = Runtime(kube=wire.kube(wire.Script()), prometheus=wire.prometheus(script), config=Config())
+
+    def starts() -> set[float]:
+        found = {float(parse_qs(r.content.decode())["start"][0]) for r in script.requests}
+        script.requests.clear()
+        return found
+
+    await look_at(rt, [item], now=1_000_065.0)
+    assert starts() == {1_000_020.0}  # the canary's first four intervals
+    await look_at(rt, [item], now=1_000_080.0)
+    assert starts() == {1_000_080.0}  # only the new one
+    assert rt.analyzers[item.key].analyzer.canary_tasks == 5 * 30  # each interval once
+    rt.analyzers.clear()  # what a restart loses
+    await look_at(rt, [item], now=1_000_095.0)
+    assert starts() == {1_000_020.0}
+    assert rt.analyzers[item.key].analyzer.canary_tasks == 6 * 30

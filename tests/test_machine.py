@@ -3,13 +3,15 @@ and the crash-replay cases that make it safe to kill the operator at any line.""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from agent_release.api.outcomes import ReasonCode
 from agent_release.api.release import Phase
 from agent_release.api.requests import PersonRequest, RequestAction
 from agent_release.api.types import Stage
-from agent_release.canary.guardrails import Verdict
+from agent_release.canary.analyzer import Verdict
 from agent_release.controller.facts import AnalysisOutcome, ReportLookup
 from agent_release.controller.machine import decide
 from agent_release.controller.plan import (
@@ -323,3 +325,32 @@ def test_transitions_are_counted_once_and_told_again_after_a_crash() -> None:
     assert isinstance(again, RolledBack)
     assert again.replayed  # told again under the same Event names, not counted again
     assert replay.events == first.events
+
+
+def test_the_first_bake_begins_the_canary_evidence_at_the_next_whole_interval() -> None:
+    late = NOW + timedelta(seconds=7)
+    plan = decide(
+        release(**canary_status(started=None, evidence=None)),
+        world(now=late, rollout=rollout(index=1, paused=True)),
+    )
+    assert plan.status.step_started_at == late
+    assert plan.status.evidence is not None
+    # the machine policy looks every minute (the default): the next multiple of a minute
+    assert plan.status.evidence.began_at == NOW + timedelta(minutes=1)
+    # a later step's bake keeps the canary's evidence
+    step2 = decide(
+        release(**canary_status(step=2, started=None)),
+        world(rollout=rollout(index=3, paused=True)),
+    )
+    assert step2.status.evidence == release(**canary_status()).status.evidence  # type: ignore[union-attr]
+
+
+def test_a_look_records_what_it_showed_and_a_promotion_bakes_from_the_look() -> None:
+    look = outcome(Verdict.PROMOTE)
+    plan = decide(
+        release(**canary_status()), world(rollout=rollout(index=1, paused=True), outcome=look)
+    )
+    assert plan.status.analysis == look.analysis
+    assert plan.status.evidence is not None
+    assert plan.status.evidence.step_began == look.decision.at  # type: ignore[union-attr]
+    assert plan.status.evidence.looks == 1

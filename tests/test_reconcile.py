@@ -14,7 +14,7 @@ from structlog.testing import capture_logs
 
 from agent_release.api.names import AGENTRELEASES, EVALREPORTS, EVENTS
 from agent_release.api.outcomes import ReasonCode
-from agent_release.canary.guardrails import Verdict
+from agent_release.canary.analyzer import Verdict
 from agent_release.controller import reconcile, validation
 from agent_release.controller.runtime import Config, ConfigError, Runtime
 from builders import wire

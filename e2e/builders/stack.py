@@ -3,7 +3,8 @@
 The test policy bakes 40 s per step and looks every 10 s (twice the stack's scrape
 interval), with the demo's thresholds; the simulated pods serve 40 tasks/s each, so a
 5% step has about 1200 canary tasks to judge at the end of its bake: enough that a
-healthy canary rarely ends a bake undecided (and holds, which only slows a test down).
+healthy canary rarely ends a bake undecided. Each step's maxBake is its bake, so one that
+does holds at once (and says so), which only slows a test down.
 """
 
 from __future__ import annotations
@@ -41,7 +42,10 @@ def policy(
                 "policyViolations": {"max": 0},
             },
             "canary": {
-                "steps": [*({"weight": w, "bake": bake} for w in weights), {"weight": 100}],
+                "steps": [
+                    *({"weight": w, "bake": bake, "maxBake": bake} for w in weights),
+                    {"weight": 100},
+                ],
                 "analysisInterval": "10s",
                 "minSamples": 100,
                 "guardrails": [

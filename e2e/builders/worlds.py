@@ -8,7 +8,7 @@ from typing import Any
 from agent_release.api.outcomes import ReasonCode, Result
 from agent_release.api.release import Analysis, GuardrailResult
 from agent_release.api.types import Stage
-from agent_release.canary.guardrails import StepDecision, Verdict
+from agent_release.canary.analyzer import AnalyzerState, Decision, Verdict
 from agent_release.controller.facts import AnalysisOutcome, Baseline, ReportLookup, World
 from agent_release.controller.rollouts import RolloutView
 
@@ -67,7 +67,7 @@ def canary_status(step: int = 1, started: datetime | None = NOW, **more: Any) ->
         "step": step,
         "weight": weights[step - 1],
         "canary": settings,
-        "confidence": 0.95,
+        "evidence": {"beganAt": (NOW - timedelta(minutes=1)).isoformat()},
         "evalRunIds": ["run-offline", "run-prerelease"],
         "rollout": {"name": "support-agent", "canaryRevision": "bbb", "stableRevision": "aaa"},
         **more,
@@ -78,10 +78,12 @@ def canary_status(step: int = 1, started: datetime | None = NOW, **more: Any) ->
 
 
 def outcome(verdict: Verdict, step: int = 1, reason: ReasonCode | None = None) -> AnalysisOutcome:
-    """A look at `step` with this verdict, triggered by human_intervention_rate."""
+    """A look at `step` with this verdict, on human_intervention_rate's evidence."""
+    failed = verdict is Verdict.ROLLBACK
     trigger = GuardrailResult(
         metric="human_intervention_rate",
-        result=Result.FAIL if verdict is Verdict.ROLLBACK else Result.PASS,
+        result=Result.FAIL if failed else Result.PASS,
+        reason=reason if failed else None,
         canary=0.06,
         stable=0.01,
         observed=0.05,
@@ -90,16 +92,26 @@ def outcome(verdict: Verdict, step: int = 1, reason: ReasonCode | None = None) -
         stable_samples=10000,
         message="human_intervention_rate: canary 6.00% vs stable 1.00%",
     )
+    at = 60.0 * step
+    decision = Decision(
+        verdict=verdict,
+        step=step,
+        weight=5,
+        reason=reason,
+        metric=trigger.metric if verdict in (Verdict.ROLLBACK, Verdict.HOLD) else None,
+        message=trigger.message,
+        at=at,
+        guardrails=(trigger,),
+        state=AnalyzerState(step=step, looks=1),
+    )
     analysis = Analysis(
         time=NOW,
         step=step,
         weight=5,
-        window_start=NOW - timedelta(minutes=1),
+        at=at,
         look=1,
+        verdict=verdict.value,
         result=trigger.result,
         guardrails=[trigger],
     )
-    decision = StepDecision(
-        verdict, reason, trigger if verdict is not Verdict.PROMOTE else None, trigger.message
-    )
-    return AnalysisOutcome(step=step, analysis=analysis, decision=decision)
+    return AnalysisOutcome(step=step, decision=decision, analysis=analysis)

@@ -17,6 +17,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ import pytest
 from agent_sim.behaviour import ANNOTATION as BEHAVIOUR
 from builders.stack import HEALTHY, policy, release, reports
 from demo import operator
-from localstack.clients import Kubectl, KubectlError
+from localstack.clients import Kubectl, KubectlError, Prometheus
 from localstack.stack import Stack, StackInfo
 from localstack.waiting import Pending, wait_for
 
@@ -201,6 +202,123 @@ def test_happy_path_promotes_through_every_step(
     assert sorted(offline) == [
         f"evalreport.agentrelease.dev/{agent}-{v}-offline" for v in ("v1", "v2")
     ]
+
+
+def _intervals(log: Path, namespace: str, name: str) -> list[dict[str, Any]]:
+    """The intervals the operator added for a release, as its log recorded them."""
+    out: dict[float, dict[str, Any]] = {}
+    for line in log.read_text(encoding="utf-8").splitlines():
+        if '"interval"' not in line:
+            continue
+        entry = json.loads(line)
+        if (entry.get("event"), entry.get("namespace"), entry.get("release")) == (
+            "interval",
+            namespace,
+            name,
+        ):
+            out[entry["at"]] = {k: entry[k] for k in ("at", "canary", "stable")}
+    return [out[at] for at in sorted(out)]
+
+
+def test_a_replay_of_the_recorded_canary_decides_as_the_operator_did(
+    running_operator: operator.OperatorInfo,
+    stack: StackInfo,
+    kubectl: Kubectl,
+    prometheus: Prometheus,
+    namespace: str,
+    agent: str,
+    tmp_path: Path,
+) -> None:
+    """The operator's `interval` log lines, replayed by `agent-release replay` with the same
+    policy, give the same decisions at the same looks and the same numbers, cost per
+    successful task included; and those intervals add up to what Prometheus' raw counters
+    say the canary did."""
+    name = f"e2e-{agent}"
+    manifest = policy(name)
+    kubectl.apply([manifest])
+    baking = canary(kubectl, namespace, agent, name)
+    # while it bakes, status carries the forecast that `kubectl describe` shows
+    forecast = wait_for(lambda: _forecast(kubectl, namespace, f"{agent}-v2"), 60, "a forecast")
+    assert {g["metric"] for g in forecast["guardrails"]} >= {"human_intervention_rate"}
+    described = kubectl.run("describe", ARELS, f"{agent}-v2", "-n", namespace)
+    assert "Forecast:" in described
+    assert "Full At:" in described
+    done = wait_phase(kubectl, namespace, f"{agent}-v2", "Promoted")
+    recorded = _intervals(running_operator.log, namespace, f"{agent}-v2")
+    assert recorded, "no interval logged"
+    intervals = tmp_path / "intervals.jsonl"
+    intervals.write_text("".join(json.dumps(r) + "\n" for r in recorded), encoding="utf-8")
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(json.dumps(manifest), encoding="utf-8")
+    cli = str(Path(sys.executable).parent / "agent-release")
+    replay = [cli, "replay", "--policy", str(policy_file), "--output", "json"]
+    replayed = subprocess.run(
+        [*replay, str(intervals)], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    looks = [json.loads(line) for line in replayed]
+    decided = [(d["step"], d["verdict"]) for d in looks if d["verdict"] != "Continue"]
+    assert decided == [(1, "Promote"), (2, "Promote")]
+    last, analysis = looks[-1], done["analysis"]
+    assert last["at"] == analysis["at"]  # the same look decided it
+    operator_numbers = {
+        g["metric"]: (g.get("observed"), g.get("evidence")) for g in analysis["guardrails"]
+    }
+    replay_numbers = {
+        metric: (g["observed"], g["evidence"]) for metric, g in last["guardrails"].items()
+    }
+    assert replay_numbers == operator_numbers
+    assert operator_numbers["cost_per_successful_task"][0] is not None
+    # the recorded intervals add up to the canary's increase over the whole span, as
+    # Prometheus computes it in one window: no window counted twice, none left out
+    revision = baking["rollout"]["canaryRevision"]
+    began = datetime.fromisoformat(done["evidence"]["beganAt"]).timestamp()
+    span = recorded[-1]["at"]
+    # and the history Prometheus keeps, replayed with the operator's queries, decides the same
+    history = subprocess.run(
+        [
+            *replay,
+            "--prometheus",
+            stack.prometheus_url,
+            "--ca-file",
+            str(stack.ca_file),
+            "--agent",
+            agent,
+            "--canary-revision",
+            revision,
+            "--stable-revision",
+            baking["rollout"]["stableRevision"],
+            "--from",
+            f"{began:.0f}",
+            "--to",
+            f"{began + span:.0f}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    again = [json.loads(line) for line in history]
+    assert [(d["step"], d["verdict"]) for d in again if d["verdict"] != "Continue"] == decided
+    for counter, field, matchers in (
+        ("agent_task_cost_usd_total", "cost_usd", ""),
+        ("agent_tasks_total", "successes", ',outcome="success"'),
+    ):
+        selector = f'{{agent="{agent}",revision="{revision}"{matchers}}}'
+        whole = prometheus.query(
+            f"sum(increase({counter}{selector}[{span:.0f}s]))", at=began + span
+        )
+        total = sum(r["canary"].get(field, 0.0) for r in recorded)
+        assert total == pytest.approx(float(whole[0]["value"][1]), rel=0.03), counter
+
+
+def _forecast(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any]:
+    current = status(kubectl, namespace, name)
+    forecast = current.get("forecast") or {}
+    if not forecast.get("fullAt") or not forecast.get("guardrails"):
+        raise Pending(f"no forecast yet: {current.get('reason')}")
+    collected = [g["collected"] for g in forecast["guardrails"]]
+    if not all(c > 0 for c in collected):
+        raise Pending(f"collected {collected}")
+    return dict(forecast)
 
 
 def test_offline_gate_blocks_a_slice_below_floor_and_creates_no_rollout(

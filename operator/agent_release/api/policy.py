@@ -7,6 +7,7 @@ manifest means exactly the value written below. The CRD schema carries no defaul
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from itertools import pairwise
 from string import Template
@@ -173,12 +174,27 @@ class GuardrailQuery(Model):
 
 
 class Guardrail(Model):
+    """One metric of canary against stable, and the size of regression that must be caught.
+
+    A threshold is a regression, never a goal: `minDelta` is a drop (< 0) of a rate that
+    should be high, `maxDelta` a rise (> 0) of one that should be low, `maxRatio` a rise
+    (> 1) of latency or cost. The sequential test clears a canary only once it has ruled
+    out a regression of that size, and catches one of that size with probability
+    1 − missedRegression (docs/gates.md, "Canary").
+    """
+
     model_config = cel(*_threshold_rules())
 
     metric: GuardrailMetric
-    min_delta: float | None = Field(default=None, ge=-1, le=1, description="canary - stable >=")
-    max_delta: float | None = Field(default=None, ge=-1, le=1, description="canary - stable <=")
-    max_ratio: PositiveRatio | None = Field(default=None, description="canary / stable <=")
+    min_delta: float | None = Field(
+        default=None, ge=-1, lt=0, description="largest drop of canary - stable to catch (< 0)"
+    )
+    max_delta: float | None = Field(
+        default=None, gt=0, le=1, description="largest rise of canary - stable to catch (> 0)"
+    )
+    max_ratio: float | None = Field(
+        default=None, gt=1, description="largest canary / stable ratio to catch (> 1)"
+    )
     max_count: int | None = Field(default=None, ge=0, description="canary events in window <=")
     hard: bool = Field(default=False, description="a breach aborts at once, whatever the samples")
     query: GuardrailQuery | None = None
@@ -201,6 +217,15 @@ class Guardrail(Model):
         assert value is not None  # guaranteed by _one_threshold
         return float(value)
 
+    @property
+    def harm(self) -> float:
+        """The threshold as a size of harm θ > 0: the drop, the rise, or log of the ratio."""
+        if self.min_delta is not None:
+            return -self.min_delta
+        if self.max_ratio is not None:
+            return math.log(self.max_ratio)
+        return self.threshold
+
 
 def default_guardrails() -> list[Guardrail]:
     """The six-metric pack with the starter production thresholds (SPEC §1)."""
@@ -214,14 +239,47 @@ def default_guardrails() -> list[Guardrail]:
     ]
 
 
+class Requirement(StrEnum):
+    """What a step needs, besides its bake, before the canary may go on."""
+
+    SCREEN = "screen"  # gross harm ruled out (a regression of grossFactor × the threshold)
+    CONFIRM = "confirm"  # every threshold settled: no regression of the threshold's size
+
+
 DEFAULT_BAKE = "30m"
+DEFAULT_MAX_BAKE = {Requirement.SCREEN: "2h", Requirement.CONFIRM: "8h"}
 
 
 class CanaryStep(Model):
+    model_config = cel(
+        (
+            "!has(self.maxBake) || duration(self.maxBake) >= "
+            f"duration(has(self.bake) ? self.bake : '{DEFAULT_BAKE}')",
+            "maxBake must not be shorter than bake",
+        )
+    )
+
     weight: int = Field(ge=1, le=100)
     bake: Duration | None = Field(
-        default=None, description=f"default {DEFAULT_BAKE}; none after 100"
+        default=None, description=f"minimum time at the step, default {DEFAULT_BAKE}"
     )
+    max_bake: Duration | None = Field(
+        default=None,
+        description="past it undecided, onInconclusive acts (default "
+        + ", ".join(f"{v} to {k.value}" for k, v in DEFAULT_MAX_BAKE.items())
+        + ")",
+    )
+    require: Requirement | None = Field(
+        default=None,
+        description="screen or confirm; default confirm for the last step before 100, "
+        "screen before it",
+    )
+
+    @model_validator(mode="after")
+    def _bakes(self) -> Self:
+        if self.max_bake is not None and parse_duration(self.max_bake) < self.bake_seconds():
+            raise ValueError(f"maxBake ({self.max_bake}) must not be shorter than bake")
+        return self
 
     @property
     def bake_time(self) -> str:
@@ -230,6 +288,9 @@ class CanaryStep(Model):
 
     def bake_seconds(self) -> float:
         return parse_duration(self.bake_time)
+
+    def max_bake_seconds(self, requirement: Requirement) -> float:
+        return parse_duration(self.max_bake or DEFAULT_MAX_BAKE[requirement])
 
 
 class Action(StrEnum):
@@ -268,6 +329,26 @@ class CanaryPolicy(Model):
     analysis_interval: Duration = "1m"
     min_samples: int = Field(default=200, ge=1)
     guardrails: list[Guardrail] = Field(default_factory=default_guardrails, max_length=6)
+    false_rollback: float = Field(
+        default=0.002,
+        gt=0,
+        le=0.2,
+        description="per guardrail: the chance of rolling back a canary as good as stable",
+    )
+    missed_regression: float = Field(
+        default=0.05,
+        gt=0,
+        le=0.5,
+        description="per guardrail: the chance of promoting a canary whose regression is "
+        "exactly the threshold",
+    )
+    gross_factor: float = Field(
+        default=4.0,
+        ge=1.5,
+        le=100,
+        description="a regression this many times the threshold is gross: a screening step "
+        "goes on once it is ruled out",
+    )
     on_inconclusive: Action = Action.HOLD
     metrics_unavailable: MetricsUnavailable = Field(default_factory=MetricsUnavailable)
 
@@ -282,6 +363,14 @@ class CanaryPolicy(Model):
         if len(set(metrics)) != len(metrics):
             raise ValueError("each guardrail metric may appear once")
         return self
+
+    def requirement(self, step: int) -> Requirement:
+        """What step `step` (1-based) requires: as written, else confirm for the last one
+        before 100% and screen for the ones before it."""
+        written = self.steps[step - 1].require
+        if written is not None:
+            return written
+        return Requirement.CONFIRM if step == len(self.steps) - 1 else Requirement.SCREEN
 
     def merged(self, override: CanaryPolicy | None) -> CanaryPolicy:
         """This section with the fields an override sets explicitly replaced."""

@@ -113,7 +113,10 @@ class GateResults(Model):
 
 
 class GuardrailResult(Model):
-    """One guardrail at one look: canary against stable over the bake window so far."""
+    """One guardrail at one look: canary against stable over the whole canary so far.
+
+    Pass: a regression of the threshold's size is ruled out (settled). Fail: a regression
+    is established. Inconclusive otherwise."""
 
     metric: str
     hard: bool = False
@@ -123,7 +126,15 @@ class GuardrailResult(Model):
     stable: float | None = None
     observed: float | None = Field(default=None, description="difference or ratio judged")
     threshold: float
-    interval: Interval | None = None
+    interval: Interval | None = Field(
+        default=None, description="95% interval of observed at this look, for reading only"
+    )
+    evidence: float | None = Field(
+        default=None,
+        description="log likelihood ratio of a threshold-size regression against none",
+    )
+    screened: bool = Field(default=False, description="gross harm ruled out")
+    settled: bool = Field(default=False, description="a threshold-size regression ruled out")
     canary_samples: int = 0
     stable_samples: int = 0
     message: str
@@ -133,13 +144,50 @@ class Analysis(Model):
     time: datetime
     step: int
     weight: int
-    window_start: datetime
-    look: int = Field(description="looks at this step so far, this one included")
-    final_looks: int = Field(
-        default=0, description="looks taken at or after the end of the bake, this one included"
-    )
+    at: float = Field(default=0.0, description="seconds since the canary began")
+    look: int = Field(description="looks since the canary began, this one included")
+    verdict: str = ""
     result: Result
     guardrails: list[GuardrailResult] = Field(default_factory=list)
+
+
+class CanaryEvidence(Model):
+    """What the canary analysis keeps across looks and restarts (its sums are rebuilt
+    from Prometheus history): when the evidence began, and what it has shown."""
+
+    began_at: datetime = Field(description="start of the first analysis interval")
+    step_began: float = Field(
+        default=0.0, description="seconds after beganAt when the current step began"
+    )
+    screened: list[str] = Field(default_factory=list, description="metrics: gross harm ruled out")
+    settled: list[str] = Field(default_factory=list, description="metrics: threshold ruled out")
+    looks: int = 0
+
+
+class StepForecast(Model):
+    step: int
+    weight: int
+    require: str
+    ends_at: datetime | None = Field(default=None, description="median; none if it may never")
+    bound_by: str = Field(description="what sets the step's length: bake or a guardrail")
+
+
+class GuardrailForecast(Model):
+    metric: str
+    collected: int = Field(description="canary tasks so far")
+    needed: int | None = Field(
+        default=None, description="canary tasks the current step's requirement needs, median"
+    )
+
+
+class Forecast(Model):
+    """When a healthy canary should be done, at the traffic it has now."""
+
+    time: datetime
+    tasks_per_minute: float
+    full_at: datetime | None = Field(default=None, description="median time at 100%")
+    steps: list[StepForecast] = Field(default_factory=list)
+    guardrails: list[GuardrailForecast] = Field(default_factory=list)
 
 
 class RollbackRecord(Model):
@@ -200,10 +248,11 @@ class AgentReleaseStatus(Model):
     canary: CanaryPolicy | None = Field(
         default=None, description="the canary settings in force, fixed when the canary starts"
     )
-    confidence: float | None = None
     step_started_at: datetime | None = None
     promoted_at: datetime | None = None
+    evidence: CanaryEvidence | None = None
     analysis: Analysis | None = None
+    forecast: Forecast | None = None
     metrics_failures: int = 0
     rollback: RollbackRecord | None = None
     actions: list[ManualAction] = Field(default_factory=list)

@@ -1,18 +1,16 @@
-"""Quantiles of Prometheus histograms, with a distribution-free interval.
+"""Quantiles of Prometheus histograms, and the density their variance needs.
 
 The point estimate interpolates linearly inside the bucket holding the rank, as
-PromQL's histogram_quantile does, so the number matches what a dashboard shows.
-The interval is the binomial (order-statistic) interval of the rank,
-n·q ± z·√(n·q·(1−q)), mapped through the same interpolation: it assumes nothing
-about the latency distribution and widens honestly when buckets are coarse.
+PromQL's histogram_quantile does, so the number matches what a dashboard shows. The
+density of log duration around a quantile is read over a band of ranks (± 2% of the
+tasks) through the same interpolation: it assumes nothing about the latency
+distribution, and coarse buckets only make the band, and the variance, wider.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-
-from ..stats import Bounds, z_value
 
 Buckets = Sequence[tuple[float, float]]  # (upper bound `le`, cumulative count), sorted
 
@@ -41,22 +39,15 @@ def quantile(buckets: Buckets, q: float) -> float | None:
     return _value_at_rank(buckets, q * n)
 
 
-def quantile_interval(buckets: Buckets, q: float, confidence: float) -> Bounds | None:
+def log_density(buckets: Buckets, q: float, half_width: float = 0.02) -> float | None:
+    """Density of log(value) at the q-quantile, as the probability between the q ± half_width
+    quantiles over the log-distance between them: smooth enough to serve every look (a
+    spread of a few ranks would jump whenever the quantile crosses a bucket)."""
     n = total(buckets)
     if n <= 0:
         return None
-    half = z_value(confidence) * math.sqrt(n * q * (1 - q))
-    low_rank, high_rank = max(0.0, n * q - half), min(n, n * q + half)
-    return Bounds(_value_at_rank(buckets, low_rank), _value_at_rank(buckets, high_rank))
-
-
-def ratio_interval(
-    canary: Buckets, stable: Buckets, q: float, confidence: float
-) -> tuple[float, Bounds] | None:
-    """canary/stable of the q-quantiles; each side at half the error (Bonferroni)."""
-    c, s = quantile(canary, q), quantile(stable, q)
-    side = 1 - (1 - confidence) / 2
-    ci, si = quantile_interval(canary, q, side), quantile_interval(stable, q, side)
-    if c is None or s is None or ci is None or si is None or s <= 0 or si.low <= 0:
+    low = _value_at_rank(buckets, n * max(0.0, q - half_width))
+    high = _value_at_rank(buckets, n * min(1.0, q + half_width))
+    if low <= 0 or high <= low:
         return None
-    return c / s, Bounds(ci.low / si.high, ci.high / si.low)
+    return 2 * half_width / (math.log(high) - math.log(low))

@@ -17,13 +17,14 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from string import Template
 from typing import Any
 
 from ..api.policy import Guardrail, GuardrailMetric, GuardrailQuery
 from ..api.types import AGENT_PATTERN
+from .counts import GUARDRAIL_FIELDS, Counts
 
 _AGENT = re.compile(AGENT_PATTERN)
 _REVISION = re.compile(r"^[a-z0-9]{1,40}$")
@@ -136,3 +137,81 @@ def parse_matrix(body: Mapping[str, Any]) -> dict[SeriesKey, Points]:
             value = float(text)
             out[key].append((float(stamp), 0.0 if math.isnan(value) else value))
     return {key: tuple(sorted(points)) for key, points in out.items()}
+
+
+# -- per-interval counts -----------------------------------------------------------------
+
+Series = Mapping[SeriesKey, Mapping[float, float]]  # values by evaluation time
+TRAFFIC_KEY = "traffic"
+_PARTS = ("numerator", "denominator", "value")
+
+
+def by_time(series: Mapping[SeriesKey, Points]) -> dict[SeriesKey, dict[float, float]]:
+    """Parsed series as values keyed by (rounded) evaluation time, for lookups."""
+    return {key: {round(t, 3): v for t, v in points} for key, points in series.items()}
+
+
+def _value(series: Series, key: SeriesKey, at: float) -> float:
+    return series.get(key, {}).get(round(at, 3), 0.0)
+
+
+def _buckets(series: Series, agent: str, revision: str, at: float) -> dict[float, float]:
+    out: dict[float, float] = {}
+    for key in series:
+        if key.agent != agent or key.revision != revision or key.part in _PARTS:
+            continue
+        bound = math.inf if key.part in ("+Inf", "Inf") else float(key.part)
+        out[bound] = out.get(bound, 0.0) + _value(series, key, at)
+    return out
+
+
+def _fields(
+    guardrail: Guardrail, series: Series, agent: str, revision: str, at: float
+) -> dict[str, Any]:
+    if guardrail.metric is GuardrailMetric.P95_END_TO_END_LATENCY:
+        return {"duration_buckets": _buckets(series, agent, revision, at)}
+    numerator, denominator = GUARDRAIL_FIELDS[guardrail.metric]
+    return {
+        numerator: _value(series, SeriesKey(agent, revision, "numerator"), at),
+        denominator: _value(series, SeriesKey(agent, revision, "denominator"), at),
+    }
+
+
+def interval_counts(
+    answers: Mapping[str, Series],
+    guardrails: Sequence[Guardrail],
+    agent: str,
+    revision: str,
+    at: float,
+) -> Counts | dict[GuardrailMetric, Counts]:
+    """What one revision did in the interval ending at `at`, from the batched answers
+    (keyed by guardrail metric, and `TRAFFIC_KEY`).
+
+    With the default queries, one Counts whose every field comes from exactly one query:
+    tasks from the traffic query, the rest from the guardrail that counts them
+    (successes from task_success_rate when there is one, before the cost guardrail's
+    denominator), so every guardrail reads the same number for the same thing. When a
+    guardrail has queries of its own, each guardrail gets its own Counts instead.
+    """
+    tasks = _value(answers.get(TRAFFIC_KEY, {}), SeriesKey(agent, revision, "value"), at)
+    if any(g.query is not None for g in guardrails):
+        return {
+            g.metric: Counts(
+                **{
+                    "tasks": tasks,
+                    **_fields(g, answers.get(g.metric.value, {}), agent, revision, at),
+                }
+            )
+            for g in guardrails
+        }
+    values: dict[str, Any] = {"tasks": tasks}
+    for guardrail in sorted(guardrails, key=_owner_first):
+        series = answers.get(guardrail.metric.value, {})
+        for name, value in _fields(guardrail, series, agent, revision, at).items():
+            values.setdefault(name, value)
+    return Counts(**values)
+
+
+def _owner_first(guardrail: Guardrail) -> int:
+    """The cost guardrail only divides by successes: the success rate counts them."""
+    return 1 if guardrail.metric is GuardrailMetric.COST_PER_SUCCESSFUL_TASK else 0

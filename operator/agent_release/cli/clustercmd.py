@@ -142,11 +142,26 @@ def describe(release: AgentRelease) -> str:
             lines.append(f"gate     {gate.stage.value}: {gate.decision.value} — {gate.headline()}")
     if status.analysis is not None:
         a = status.analysis
-        when = f"{a.time:%H:%M:%S}"
-        lines.append(
-            f"analysis step {a.step} ({a.weight}%), look {a.look} at {when}: {a.result.value}"
-        )
+        when, verdict = f"{a.time:%H:%M:%S}", a.verdict or a.result.value
+        lines.append(f"analysis step {a.step} ({a.weight}%), look {a.look} at {when}: {verdict}")
         lines.extend(f"  {g.result.value:<13} {g.message}" for g in a.guardrails)
+    if status.forecast is not None:
+        f = status.forecast
+        full = f"{f.full_at:%Y-%m-%d %H:%M} UTC" if f.full_at else "not at this traffic"
+        lines.append(
+            f"forecast 100% by {full} (median if healthy, {f.tasks_per_minute:g} tasks/min)"
+        )
+        lines.extend(
+            f"  step {s.step} ({s.weight}%, {s.require}) ends "
+            + (f"{s.ends_at:%H:%M}" if s.ends_at else "never")
+            + f", set by {s.bound_by}"
+            for s in f.steps
+        )
+        lines.extend(
+            f"  {g.metric:<26} {g.collected} canary tasks"
+            + (f" of {g.needed} needed" if g.needed is not None else "")
+            for g in f.guardrails
+        )
     if status.rollback is not None:
         r = status.rollback
         lines.append(f"rollback {r.reason.value} at step {r.step} ({r.weight}%): {r.message}")

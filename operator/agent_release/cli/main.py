@@ -17,7 +17,7 @@ from .. import __version__
 from ..importers import ImportFormatError, ImportInputError
 from ..manifests import ManifestError
 from ..taskresults import TaskFileError
-from . import clustercmd, gatecmd, importcmd
+from . import canarycmd, clustercmd, gatecmd, importcmd
 from .errors import EX_DATAERR, EX_SOFTWARE, EX_USAGE, UsageError
 
 
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     gatecmd.register(commands)
     importcmd.register(commands)
     clustercmd.register(commands)
+    canarycmd.register(commands)
     return parser
 
 
@@ -55,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EX_DATAERR
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `agent-release plan ... | head`: the reader has what it wanted
+        return 0
     except Exception as error:  # the contract: one line, never a traceback
         print(f"agent-release: internal error: {type(error).__name__}: {error}", file=sys.stderr)
         return EX_SOFTWARE

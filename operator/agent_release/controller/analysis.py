@@ -3,8 +3,14 @@
 Batching is the point: the loop groups the baking canaries by analysis interval and
 sends one range query per guardrail (plus one for traffic) for the whole group,
 grouped `by (agent, revision)`, so Prometheus load does not grow with the number of
-releases. Each release's window and verdict are then computed from the shared
-answer, and handed to its reconcile, which records and acts on them.
+releases. Each canary's analyzer (`canary.Analyzer`, the only code that decides a
+canary) keeps running sums in memory; a look adds the intervals since its last one and
+decides. After a restart, or a gap while Prometheus was down, the query reaches back as
+far as the oldest interval not yet added (the canary's beginning, at worst): the sums
+are rebuilt from Prometheus history, the rest of the analyzer's state from status.
+
+Every interval added is logged (`interval`, with the Counts of both revisions), so a
+canary can be replayed exactly: `agent-release replay` (docs/operator.md, "Replay").
 
 The same loop also reconciles every release that is not final every few seconds,
 so progress never depends on an event being delivered.
@@ -16,49 +22,74 @@ import asyncio
 import math
 import time
 from collections import defaultdict
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
 
 from ..adapters.prometheus import PrometheusUnavailable
 from ..api.outcomes import Result, combine
-from ..api.policy import Guardrail, GuardrailQuery
-from ..api.release import Analysis, Phase
-from ..canary.guardrails import Sides, decide, judge
-from ..canary.queries import Points, SeriesKey, guardrail_query, selector, traffic_query
-from ..canary.sequential import look
-from ..canary.windows import side, traffic
+from ..api.policy import Guardrail, GuardrailMetric, GuardrailQuery
+from ..api.release import Analysis, Forecast, GuardrailForecast, Phase, StepForecast
+from ..canary.analyzer import Analyzer, AnalyzerState, Decision
+from ..canary.counts import Counts
+from ..canary.queries import (
+    TRAFFIC_KEY,
+    Series,
+    by_time,
+    guardrail_query,
+    interval_counts,
+    selector,
+    traffic_query,
+)
 from .facts import AnalysisOutcome
 from .observability import logger
 from .reconcile import reconcile, report_failure
-from .registry import Baking, Key
+from .registry import Baking, Key, Live
 from .runtime import Runtime
 
 
-def _last_look(item: Baking, attempts: dict[Key, float]) -> float:
-    recorded = item.previous.time.timestamp() if item.previous else item.started
-    return max(recorded, attempts.get(item.key, 0.0))
+def _live(rt: Runtime, item: Baking) -> Live:
+    """The canary's analyzer, with its state from status; a new one after a restart."""
+    live = rt.analyzers.get(item.key)
+    if live is None or (live.canary, live.stable, live.began) != (
+        item.canary,
+        item.stable,
+        item.began,
+    ):
+        analyzer = Analyzer(item.settings)
+        live = Live(analyzer, item.canary, item.stable, item.began, item.began)
+        rt.analyzers[item.key] = live
+    e = item.evidence
+    live.analyzer.state = AnalyzerState(
+        step=item.step,
+        step_began=e.step_began,
+        screened=frozenset(e.screened),
+        settled=frozenset(e.settled),
+        looks=e.looks,
+    )
+    return live
 
 
 def due(
-    items: Sequence[Baking], now: float, attempts: dict[Key, float]
+    items: Sequence[Baking], now: float, attempts: Mapping[Key, float]
 ) -> dict[tuple[float, float], list[Baking]]:
     """The canaries to look at now, grouped by (interval, look time).
 
     Looks happen on a clock shared by every canary with the same analysis interval: at
-    the multiples of the interval since the epoch. A canary whose step began between
-    two of them waits for the next one, and every canary of an interval is looked at in
-    one batch at the same instant: that is what keeps the number of Prometheus queries
-    independent of the number of releases.
+    the multiples of the interval since the epoch, and so do the canaries' intervals of
+    evidence. Every canary of an interval is looked at in one batch at the same instant:
+    that is what keeps the number of Prometheus queries independent of the number of
+    releases.
     """
     groups: dict[tuple[float, float], list[Baking]] = defaultdict(list)
     for item in items:
         at = math.floor(now / item.interval) * item.interval
-        if at - item.started >= item.interval and _last_look(item, attempts) < at - 1e-3:
+        if at - item.began >= item.interval - 1e-3 and attempts.get(item.key, 0.0) < at - 1e-3:
             groups[(item.interval, at)].append(item)
     return groups
 
 
-def _guardrail_key(guardrail: Guardrail) -> tuple[str, GuardrailQuery | None]:
+def _query_key(guardrail: Guardrail) -> tuple[str, GuardrailQuery | None]:
     return guardrail.metric.value, guardrail.query
 
 
@@ -66,20 +97,20 @@ async def look_at(rt: Runtime, group: Sequence[Baking], now: float) -> dict[Key,
     """One batched analysis, at `now`, of canaries that share an analysis interval."""
     assert group
     interval = group[0].interval
+    lives = {item.key: _live(rt, item) for item in group}
     matchers = selector([(i.agent, rev) for i in group for rev in (i.canary, i.stable)])
-    periods = max(1, math.floor((now - min(i.started for i in group)) / interval))
-    start = now - periods * interval
+    start = min(live.added_until for live in lives.values()) + interval
     queries: dict[tuple[str, GuardrailQuery | None], str] = {}
     for item in group:
         for guardrail in item.settings.guardrails:
             queries.setdefault(
-                _guardrail_key(guardrail), guardrail_query(guardrail, matchers, interval)
+                _query_key(guardrail), guardrail_query(guardrail, matchers, interval)
             )
-    answers: dict[tuple[str, GuardrailQuery | None] | str, dict[SeriesKey, Points]] = {}
+    answers: dict[tuple[str, GuardrailQuery | None] | str, Series] = {}
     try:
         if rt.prometheus is None:
             raise PrometheusUnavailable("PROMETHEUS_URL is not set")
-        answers["traffic"] = await _query(
+        answers[TRAFFIC_KEY] = await _query(
             rt, traffic_query(matchers, interval), start, now, interval
         )
         for key, expr in queries.items():
@@ -87,26 +118,25 @@ async def look_at(rt: Runtime, group: Sequence[Baking], now: float) -> dict[Key,
     except PrometheusUnavailable as error:
         return {
             i.key: AnalysisOutcome(
-                step=i.step, analysis=None, decision=None, error=str(error), taken_at=time.time()
+                step=i.step, decision=None, error=str(error), taken_at=time.time()
             )
             for i in group
         }
     outcomes = {}
     for item in group:
         try:
-            outcomes[item.key] = _judge(item, answers, now)
+            outcomes[item.key] = _judge(item, lives[item.key], answers, now)
         except Exception as error:  # a bug for one release must not stop the others' looks
+            rt.analyzers.pop(item.key, None)  # rebuilt from history at the next look
             logger(release=item.key[1]).exception("look failed", error=str(error))
     return outcomes
 
 
-async def _query(
-    rt: Runtime, expr: str, start: float, end: float, step: float
-) -> dict[SeriesKey, Points]:
+async def _query(rt: Runtime, expr: str, start: float, end: float, step: float) -> Series:
     assert rt.prometheus is not None
     rt.metrics.queries.inc()
     try:
-        return await rt.prometheus.query_range(expr, start, end, step)
+        return by_time(await rt.prometheus.query_range(expr, start, end, step))
     except PrometheusUnavailable:
         rt.metrics.query_errors.inc()
         raise
@@ -116,46 +146,98 @@ async def _query(
 
 def _judge(
     item: Baking,
-    answers: dict[tuple[str, GuardrailQuery | None] | str, dict[SeriesKey, Points]],
+    live: Live,
+    answers: Mapping[tuple[str, GuardrailQuery | None] | str, Series],
     now: float,
 ) -> AnalysisOutcome:
-    settings, agent, previous = item.settings, item.agent, item.previous
-    bake = settings.steps[item.step - 1].bake_seconds()
-    elapsed = now - item.started
-    this_look = look(
-        1 - item.confidence,
-        elapsed,
-        None if previous is None else previous.time.timestamp() - item.started,
-        bake,
-        previous.final_looks if previous is not None else 0,
-    )
-    tasks = answers["traffic"]
-    canary_tasks = traffic(tasks, agent, item.canary, item.started, item.interval)
-    stable_tasks = traffic(tasks, agent, item.stable, item.started, item.interval)
-    results = []
-    for guardrail in settings.guardrails:
-        series = answers[_guardrail_key(guardrail)]
-        sides = Sides(
-            canary=side(series, agent, item.canary, item.started, item.interval),
-            stable=side(series, agent, item.stable, item.started, item.interval),
-            canary_tasks=canary_tasks,
-            stable_tasks=stable_tasks,
+    guardrails = item.settings.guardrails
+    by_metric = {g.metric.value: answers.get(_query_key(g), {}) for g in guardrails}
+    by_metric[TRAFFIC_KEY] = answers.get(TRAFFIC_KEY, {})
+    log = logger(release=item.key[1], namespace=item.key[0], agent=item.agent)
+    t = live.added_until + item.interval
+    while t <= now + 1e-3:
+        canary = interval_counts(by_metric, guardrails, item.agent, item.canary, t)
+        stable = interval_counts(by_metric, guardrails, item.agent, item.stable, t)
+        live.analyzer.add(canary, stable, item.interval)
+        log.info(
+            "interval", at=round(t - live.began, 3), canary=_wire(canary), stable=_wire(stable)
         )
-        results.append(judge(guardrail, sides, settings.min_samples, this_look))
-    decision = decide(results, this_look, settings.on_inconclusive)
+        live.added_until = t
+        t += item.interval
+    at = now - live.began
+    decision = live.analyzer.decide(at)
     stamp = datetime.fromtimestamp(now, UTC)
     analysis = Analysis(
         time=stamp,
-        step=item.step,
-        weight=item.weight,
-        window_start=datetime.fromtimestamp(item.started, UTC),
-        look=(previous.look + 1) if previous else 1,
-        final_looks=(previous.final_looks if previous else 0) + this_look.final,
-        result=combine([r.result for r in results]) if results else Result.PASS,
-        guardrails=results,
+        step=decision.step,
+        weight=decision.weight,
+        at=at,
+        look=decision.state.looks,
+        verdict=decision.verdict.value,
+        result=combine([g.result for g in decision.guardrails])
+        if decision.guardrails
+        else Result.PASS,
+        guardrails=list(decision.guardrails),
     )
     return AnalysisOutcome(
-        step=item.step, analysis=analysis, decision=decision, taken_at=time.time()
+        step=item.step,
+        decision=decision,
+        analysis=analysis,
+        forecast=_forecast(live.analyzer, decision, stamp),
+        taken_at=time.time(),
+    )
+
+
+def _wire(counts: Counts | Mapping[GuardrailMetric, Counts]) -> dict[str, object]:
+    """Counts as the replay reads them (JSON: bucket bounds as strings)."""
+    if not isinstance(counts, Counts):
+        return {metric.value: _wire(c) for metric, c in counts.items()}
+    out: dict[str, object] = {
+        k: v for k, v in asdict(counts).items() if k != "duration_buckets" and v
+    }
+    if counts.duration_buckets:
+        out["duration_buckets"] = {
+            ("+Inf" if math.isinf(le) else f"{le:g}"): v
+            for le, v in sorted(counts.duration_buckets.items())
+        }
+    return out
+
+
+def _forecast(analyzer: Analyzer, decision: Decision, stamp: datetime) -> Forecast | None:
+    plan = analyzer.forecast(decision.at)
+    if plan is None:
+        return None
+    steps, elapsed = [], 0.0
+    for s in plan.steps:
+        elapsed += s.seconds
+        ends = None if math.isinf(elapsed) else stamp + timedelta(seconds=elapsed)
+        steps.append(
+            StepForecast(
+                step=s.step,
+                weight=s.weight,
+                require=s.requirement.value,
+                ends_at=ends,
+                bound_by=s.bound_by,
+            )
+        )
+    full = (
+        None
+        if math.isinf(plan.seconds_to_full)
+        else stamp + timedelta(seconds=plan.seconds_to_full)
+    )
+    return Forecast(
+        time=stamp,
+        tasks_per_minute=round(analyzer.last_total_rate * 60, 2),
+        full_at=full,
+        steps=steps,
+        guardrails=[
+            GuardrailForecast(
+                metric=metric,
+                collected=round(analyzer.canary_tasks),
+                needed=None if math.isinf(needed) else round(analyzer.canary_tasks + needed),
+            )
+            for metric, needed in plan.tasks_needed.items()
+        ],
     )
 
 
@@ -204,6 +286,9 @@ async def tick(rt: Runtime, attempts: dict[Key, float], reconciled: dict[Key, fl
     for book in (attempts, reconciled):  # forget deleted releases
         for key in book.keys() - rt.registry.keys():
             del book[key]
+    canaries = {key for key, entry in tracked if entry.phase == Phase.CANARY.value}
+    for key in rt.analyzers.keys() - canaries:  # and the sums of canaries that ended
+        del rt.analyzers[key]
 
 
 _CONCURRENT_RECONCILES = 8

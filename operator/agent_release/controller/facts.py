@@ -12,10 +12,10 @@ from datetime import datetime
 
 from ..api.evalreport import EvalReport
 from ..api.policy import ReleasePolicy
-from ..api.release import Analysis
+from ..api.release import Analysis, Forecast
 from ..api.requests import PersonRequest
 from ..api.types import Stage
-from ..canary.guardrails import StepDecision
+from ..canary.analyzer import Decision
 from .rollouts import RolloutView
 
 
@@ -36,11 +36,13 @@ class Baseline:
 
 @dataclass(frozen=True, slots=True)
 class AnalysisOutcome:
-    """One look at the current step, from the analysis loop."""
+    """One look at the canary, from the analysis loop; no decision when Prometheus could
+    not answer (`error` says why)."""
 
     step: int
-    analysis: Analysis | None  # None when Prometheus could not answer
-    decision: StepDecision | None
+    decision: Decision | None
+    analysis: Analysis | None = None  # the look as status records it
+    forecast: Forecast | None = None
     error: str | None = None
     taken_at: float = 0.0  # epoch seconds of the look, for breach-to-abort latency
 

@@ -15,6 +15,9 @@ construction — a step is promoted only while the Rollout is paused at the paus
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime
+
 from ..api.evalreport import EvalReport
 from ..api.names import ANNOTATION_EVAL_RUNS, ANNOTATION_RELEASE, ANNOTATION_ROLLBACK, StatusReason
 from ..api.names import ConditionType as C
@@ -24,7 +27,9 @@ from ..api.release import (
     AgentRelease,
     AgentReleaseStatus,
     BaselineStatus,
+    CanaryEvidence,
     GateResults,
+    GuardrailResult,
     ManualAction,
     Phase,
     ReportRefs,
@@ -32,8 +37,8 @@ from ..api.release import (
     RolloutStatus,
 )
 from ..api.requests import PersonRequest, RequestAction
-from ..api.types import Stage
-from ..canary.guardrails import StepDecision, Verdict
+from ..api.types import Stage, parse_duration
+from ..canary.analyzer import Verdict
 from ..gates import candidate_mismatch, evaluate, report_invalid, report_missing
 from . import rollouts
 from .facts import AnalysisOutcome, World
@@ -262,9 +267,10 @@ def _start_canary(release: AgentRelease, world: World, plan: Plan) -> None:
         ),
         rollout=RolloutStatus(name=rollouts.rollout_name_of(release.spec.agent)),
         canary=settings,
-        confidence=world.policy.spec.decision.confidence,
         step_started_at=None,
+        evidence=None,
         analysis=None,
+        forecast=None,
         metrics_failures=0,
     )
     if first:
@@ -348,6 +354,8 @@ def _canary(release: AgentRelease, world: World, plan: Plan) -> None:
         # the template changed: bake only once the canary ReplicaSet runs this release
         return
     if status.step_started_at is None:
+        if status.evidence is None:  # the first step: the canary's evidence begins
+            plan.set(evidence=CanaryEvidence(began_at=_next_interval(world.now, settings)))
         plan.set(
             step_started_at=world.now,
             rollout=RolloutStatus(
@@ -371,6 +379,13 @@ def _canary(release: AgentRelease, world: World, plan: Plan) -> None:
         _apply_outcome(plan, world.outcome, settings)
 
 
+def _next_interval(now: datetime, settings: CanaryPolicy) -> datetime:
+    """The start of the first whole analysis interval from `now` on (looks and intervals
+    fall on multiples of the interval since the epoch, shared by all canaries)."""
+    interval = parse_duration(settings.analysis_interval)
+    return datetime.fromtimestamp(math.ceil(now.timestamp() / interval) * interval, UTC)
+
+
 def _apply_outcome(plan: Plan, outcome: AnalysisOutcome, settings: CanaryPolicy) -> None:
     step = plan.status.step
     assert step is not None
@@ -389,35 +404,51 @@ def _apply_outcome(plan: Plan, outcome: AnalysisOutcome, settings: CanaryPolicy)
         plan.condition(C.CANARY_HEALTHY, None, ReasonCode.METRICS_UNAVAILABLE.value, message)
         return
     decision = outcome.decision
-    plan.set(analysis=outcome.analysis, metrics_failures=0)
+    evidence = plan.status.evidence
+    if evidence is not None:
+        state = decision.state
+        evidence = evidence.model_copy(
+            update={
+                "screened": sorted(state.screened),
+                "settled": sorted(state.settled),
+                "looks": state.looks,
+            }
+        )
+    plan.set(
+        analysis=outcome.analysis, forecast=outcome.forecast, evidence=evidence, metrics_failures=0
+    )
     if decision.verdict is Verdict.ROLLBACK:
         _rollback(
             plan,
             decision.reason or ReasonCode.GUARDRAIL_BREACHED,
             decision.message,
-            decision,
+            decision.trigger,
         )
     elif decision.verdict is Verdict.PROMOTE:
-        _promote(plan, decision.message)
+        _promote(plan, decision.message, at=decision.at)
     elif decision.verdict is Verdict.HOLD:
         if _approved(plan.status, f"step {step}"):
-            _promote(plan, f"approved by a person although undecided: {decision.message}")
+            _promote(
+                plan, f"approved by a person although undecided: {decision.message}", at=decision.at
+            )
             return
         reason = (decision.reason or ReasonCode.INSUFFICIENT_EVIDENCE).value
         if plan.status.reason != reason:
-            told = f"step {step} bake is over but undecided: {decision.message}"
+            told = f"step {step} is past its maxBake, undecided: {decision.message}"
             plan.tell(Holding(step, reason, told))
         plan.set(reason=reason, message=f"holding step {step}: {decision.message}")
         plan.condition(C.CANARY_HEALTHY, None, reason, decision.message)
     else:
         results = outcome.analysis.guardrails
         passing = sum(r.result is Result.PASS for r in results)
-        message = f"step {step}: {passing}/{len(results)} guardrails pass so far, none breached"
+        message = f"step {step}: {passing}/{len(results)} guardrails settled so far, none breached"
         plan.set(reason=StatusReason.BAKING.value, message=message)
         plan.condition(C.CANARY_HEALTHY, True, StatusReason.NO_BREACH.value, message)
 
 
-def _promote(plan: Plan, why: str) -> None:
+def _promote(plan: Plan, why: str, at: float | None = None) -> None:
+    """Go to the next step; its bake counts from `at` (seconds since the canary's evidence
+    began: the look that decided), else from now (a person's promote)."""
     status = plan.status
     settings = status.canary
     assert settings is not None
@@ -425,6 +456,10 @@ def _promote(plan: Plan, why: str) -> None:
     step, steps = status.step, len(settings.steps)
     nxt = step + 1
     weight = settings.steps[nxt - 1].weight
+    evidence = status.evidence
+    if evidence is not None:
+        began = at if at is not None else (plan.now - evidence.began_at).total_seconds()
+        plan.set(evidence=evidence.model_copy(update={"step_began": began}))
     plan.set(
         phase=Phase.PROMOTING if nxt == steps else Phase.CANARY,
         step=nxt,
@@ -476,10 +511,9 @@ def _promoted_effects(release: AgentRelease, plan: Plan, *, replayed: bool = Fal
 
 
 def _rollback(
-    plan: Plan, reason: ReasonCode, message: str, decision: StepDecision | None = None
+    plan: Plan, reason: ReasonCode, message: str, trigger: GuardrailResult | None = None
 ) -> None:
     status = plan.status
-    trigger = decision.trigger if decision is not None else None
     deployed = status.phase in (Phase.CANARY, Phase.PROMOTING)
     record = RollbackRecord(
         reason=reason,

@@ -18,28 +18,46 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..api.policy import CanaryPolicy, Decision
-from ..api.release import AgentRelease, Analysis, Phase
+from ..api.policy import CanaryPolicy
+from ..api.release import AgentRelease, CanaryEvidence, Phase
 from ..api.types import parse_duration
+from ..canary.analyzer import Analyzer
 
 Key = tuple[str, str]  # namespace, name
 
 
 @dataclass(frozen=True, slots=True)
 class Baking:
-    """A release at a paused canary step, with what its look needs."""
+    """A release at a paused canary step, with what its next look needs."""
 
     key: Key
     agent: str
     step: int
     weight: int
-    confidence: float
-    previous: Analysis | None  # the last look at this step, if any
     settings: CanaryPolicy
-    started: float  # epoch seconds
+    evidence: CanaryEvidence  # when the canary's evidence began, and what it has shown
     interval: float
     canary: str
     stable: str
+
+    @property
+    def began(self) -> float:
+        """Epoch seconds of the start of the canary's first analysis interval."""
+        return self.evidence.began_at.timestamp()
+
+
+@dataclass(slots=True)
+class Live:
+    """A baking canary's analyzer, and how far its evidence reaches (epoch seconds).
+
+    The running sums live only here; what else the analyzer knows is in status, so a
+    lost Live (a restart) is rebuilt from Prometheus history at the next look."""
+
+    analyzer: Analyzer
+    canary: str
+    stable: str
+    began: float
+    added_until: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,28 +78,26 @@ def track(body: dict[str, Any]) -> Tracked:
 
 
 def _baking(body: dict[str, Any]) -> Baking | None:
-    if not (body.get("status") or {}).get("stepStartedAt"):
+    status = body.get("status") or {}
+    if not status.get("stepStartedAt") or not status.get("evidence"):
         return None
     try:
         release = AgentRelease.model_validate(body)
     except ValidationError:
         return None
     st = release.status
-    if st is None or st.canary is None or st.step is None or st.step_started_at is None:
+    if st is None or st.canary is None or st.step is None or st.evidence is None:
         return None
     revisions = st.rollout
     if revisions is None or not revisions.canary_revision or not revisions.stable_revision:
         return None
-    previous = st.analysis if st.analysis is not None and st.analysis.step == st.step else None
     return Baking(
         key=(release.metadata.namespace or "", release.metadata.name),
         agent=release.spec.agent,
         step=st.step,
         weight=st.weight or 0,
-        confidence=st.confidence if st.confidence is not None else Decision().confidence,
-        previous=previous,
         settings=st.canary,
-        started=st.step_started_at.timestamp(),
+        evidence=st.evidence,
         interval=parse_duration(st.canary.analysis_interval),
         canary=revisions.canary_revision,
         stable=revisions.stable_revision,

@@ -19,7 +19,7 @@ from ..adapters.kube import Kube
 from ..adapters.prometheus import Prometheus
 from .observability import Metrics
 from .plan import Effect
-from .registry import Key, Tracked
+from .registry import Key, Live, Tracked
 
 FAULT_PREFIX = "crash-before:"
 EFFECT_NAMES = frozenset(kind.__name__ for kind in get_args(Effect))
@@ -89,4 +89,5 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     clock: Callable[[], datetime] = now
     registry: dict[Key, Tracked] = field(default_factory=dict)
+    analyzers: dict[Key, Live] = field(default_factory=dict)  # of baking canaries
     locks: defaultdict[Key, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
