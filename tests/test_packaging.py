@@ -568,9 +568,12 @@ def test_dockerfile_runs_the_operator_as_non_root() -> None:
     assert re.search(r"\bLOGNAME=\S", env)
     assert any(w == "RUN" and "--frozen" in r and "--no-dev" in r for w, r in steps)
     assert all(r.startswith("${PYTHON_IMAGE}") for w, r in steps if w == "FROM")
-    assert re.search(
-        r"^ARG PYTHON_IMAGE=python:3\.11-slim", "\n".join(f"{w} {r}" for w, r in steps), re.M
-    )
+    # The image runs the Python the tests ran on: requires-python's and the Makefile's.
+    [python] = re.findall(r'^requires-python = ">=(3\.\d+)"$', pyproject, re.M)
+    makefile = (REPO / "Makefile").read_text(encoding="utf-8")
+    assert f"PYTHON_VERSION := {python}\n" in makefile
+    assert any(f"{w} {r}".startswith(f"ARG PYTHON_IMAGE=python:{python}-slim") for w, r in steps)
+    assert f"UV_PYTHON=/usr/local/bin/python{python}" in " ".join(r for w, r in steps)
 
 
 def test_ports_agree(monkeypatch: pytest.MonkeyPatch) -> None:

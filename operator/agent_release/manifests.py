@@ -8,12 +8,10 @@ The CLI prints it and exits 65; the operator writes it into a `Valid` condition.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
-
-M = TypeVar("M", bound=BaseModel)
 
 
 class ManifestError(ValueError):
@@ -41,7 +39,7 @@ def validation_message(error: ValidationError) -> str:
     return f"field {where}: {what}{more}" if where else f"{what}{more}"
 
 
-def parse(data: Any, model: type[M], source: str) -> M:
+def parse[M: BaseModel](data: Any, model: type[M], source: str) -> M:
     """Validate a decoded object as `model`; `source` names it in errors."""
     if not isinstance(data, dict):
         raise ManifestError(f"{source}: expected a mapping, got {type(data).__name__}")
@@ -54,7 +52,7 @@ def parse(data: Any, model: type[M], source: str) -> M:
         raise ManifestError(f"{source}: {validation_message(error)}") from None
 
 
-def load(path: Path, model: type[M]) -> M:
+def load[M: BaseModel](path: Path, model: type[M]) -> M:
     """Read one manifest file (YAML or JSON, a single document)."""
     try:
         text = path.read_text(encoding="utf-8")

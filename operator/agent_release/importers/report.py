@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -30,8 +30,6 @@ from ..api.types import Capability, Stage
 from ..taskresults import TaskResult, seed_runs
 from .base import ImportedRun
 
-_M = TypeVar("_M", bound=BaseModel)
-_T = TypeVar("_T")
 _NAME_INVALID = re.compile(r"[^a-z0-9.-]+")
 
 
@@ -185,7 +183,7 @@ def _agreed(runs: Sequence[ImportedRun], attribute: str, what: str, hint: str) -
     return next(iter(sources), None)
 
 
-def _required(value: _T | None, flag: str, what: str) -> _T:
+def _required[T](value: T | None, flag: str, what: str) -> T:
     if value is None:
         raise ImportInputError(f"{flag}: required: the files do not say {what}")
     return value
@@ -220,7 +218,7 @@ def _object_name(agent: str, run_id: str) -> str:
     return re.sub(r"-{2,}", "-", name)[:253].strip("-.") or agent
 
 
-def _build(cls: type[_M], flags: Mapping[str, str], /, **values: Any) -> _M:
+def _build[M: BaseModel](cls: type[M], flags: Mapping[str, str], /, **values: Any) -> M:
     """A model from flags and file values; a validation error names the flag to fix."""
     try:
         return cls(**values)
