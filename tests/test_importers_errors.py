@@ -16,7 +16,10 @@ from typing import Any
 
 import pytest
 
+from agent_release.api.evalreport import EvalReport
 from agent_release.importers import ImportFormatError, read_run
+from agent_release.manifests import ManifestError, load
+from agent_release.taskresults import TaskFileError, read_task_file
 
 TB_RUN = "terminal-bench/20250811_cursor-cli_claude-4-sonnet/run1_2025-08-10__05-27-18/results.json"
 SWE_CLINE = (
@@ -255,7 +258,7 @@ def test_unreadable_json(tmp_path: Path, content: bytes, expected: str) -> None:
         ("tau2-bench", "no such file"),
         ("openai-evals", "no such file"),
         ("mle-bench", "no such file"),
-        ("jsonl", "cannot read"),
+        ("jsonl", "no such file"),
         ("osworld", "no such folder"),
     ],
 )
@@ -453,3 +456,61 @@ def _read_or_format_error(fmt: str, path: Path) -> None:
         message = str(error)
     assert "\n" not in message
     assert not message or message.startswith(str(path))
+
+
+# -- Git LFS pointers -------------------------------------------------------------------------
+
+MLE_POINTER = (
+    "mle-bench/openai-mle-bench/runs/2024-09-06T18-25-55-UTC_run-group_aide/"
+    "2024-09-19T20-07-15-GMT_grading_report.json"
+)
+POINTER_SAYS = (
+    "a Git LFS pointer, not the file: the real file (144,465 bytes, sha256 ffe86eef...) "
+    "is in Git LFS; fetch it with `git lfs pull`"
+)
+
+
+def test_the_official_mle_bench_pointer_is_named(benchmarks: Path) -> None:
+    path = benchmarks / MLE_POINTER
+    assert expect_error("mle-bench", path) == f"{path}: {POINTER_SAYS}"
+
+
+@pytest.mark.parametrize(
+    "fmt", ["terminal-bench", "swebench", "tau-bench", "tau2-bench", "openai-evals", "jsonl"]
+)
+def test_every_file_reader_names_a_pointer(benchmarks: Path, tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / "results.json"
+    path.write_bytes((benchmarks / MLE_POINTER).read_bytes())
+    assert expect_error(fmt, path) == f"{path}: {POINTER_SAYS}"
+
+
+def test_a_pointer_inside_a_folder_is_named(benchmarks: Path, tmp_path: Path) -> None:
+    """OSWorld reads result.txt files, Terminal-Bench its run_metadata.json beside results."""
+    task = tmp_path / "pyautogui/screenshot/gpt-4o/chrome/task-1"
+    task.mkdir(parents=True)
+    (task / "result.txt").write_bytes((benchmarks / MLE_POINTER).read_bytes())
+    assert expect_error("osworld", tmp_path) == f"{task / 'result.txt'}: {POINTER_SAYS}"
+    run = tmp_path / "tb"
+    run.mkdir()
+    (run / "results.json").write_bytes((benchmarks / TB_RUN).read_bytes())
+    (run / "run_metadata.json").write_bytes((benchmarks / MLE_POINTER).read_bytes())
+    with pytest.raises(ImportFormatError) as error:
+        read_run("terminal-bench", run)
+    assert str(error.value) == f"{run / 'run_metadata.json'}: {POINTER_SAYS}"
+
+
+def test_manifest_and_per_task_readers_name_a_pointer(benchmarks: Path, tmp_path: Path) -> None:
+    path = tmp_path / "report.yaml"
+    path.write_bytes((benchmarks / MLE_POINTER).read_bytes())
+    with pytest.raises(ManifestError) as manifest:
+        load(path, EvalReport)
+    assert str(manifest.value) == f"{path}: {POINTER_SAYS}"
+    with pytest.raises(TaskFileError) as rows:
+        read_task_file(path)
+    assert str(rows.value) == f"{path}: {POINTER_SAYS}"
+
+
+def test_a_json_file_that_only_looks_like_a_pointer_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"task_id": "version https://git-lfs.github.com/spec/v1", "passed": true}\n')
+    assert read_run("jsonl", path).results[0].passed

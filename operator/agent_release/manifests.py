@@ -13,8 +13,10 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from .files import FileError, read_text
 
-class ManifestError(ValueError):
+
+class ManifestError(FileError):
     """Input that cannot be used as given; retrying will not help, fixing the input will."""
 
 
@@ -54,16 +56,7 @@ def parse[M: BaseModel](data: Any, model: type[M], source: str) -> M:
 
 def load[M: BaseModel](path: Path, model: type[M]) -> M:
     """Read one manifest file (YAML or JSON, a single document)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ManifestError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ManifestError(f"{path}: is a directory, expected a manifest file") from None
-    except OSError as error:
-        raise ManifestError(f"{path}: cannot read ({error.strerror})") from None
-    except UnicodeDecodeError:
-        raise ManifestError(f"{path}: not UTF-8 text") from None
+    text = read_text(path, "a manifest file", ManifestError)
     try:
         documents = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as error:

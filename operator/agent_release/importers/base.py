@@ -23,7 +23,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeGuard
 
+from .. import files
 from ..api.types import Capability
+from ..files import FileError
 from ..taskresults import TaskResult
 
 # A task passes when its reward reaches 1 (tau-bench and tau2 use this tolerance);
@@ -32,7 +34,7 @@ REWARD_TOLERANCE = 1e-6
 REWARD_MAX = 1 + REWARD_TOLERANCE
 
 
-class ImportFormatError(ValueError):
+class ImportFormatError(FileError):
     """A benchmark output that cannot be read; the one-line message names file and field."""
 
 
@@ -67,15 +69,8 @@ class ImportedRun:
 
 
 def read_bytes(path: Path, hint: str) -> bytes:
-    """The content of a file; `hint` says what to pass instead of a folder."""
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise ImportFormatError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ImportFormatError(f"{path}: is a folder; pass {hint}") from None
-    except OSError as error:
-        raise ImportFormatError(f"{path}: cannot read ({error.strerror})") from None
+    """The content of a benchmark output; `hint` says what to pass instead of a folder."""
+    return files.read_bytes(path, hint, ImportFormatError)
 
 
 def parse_json(raw: bytes | str, where: str) -> Any:
