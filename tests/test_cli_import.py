@@ -116,14 +116,25 @@ def test_import_to_stdout_prints_the_notes_on_stderr(
     assert "note: 3 trial(s) resolved although the agent timed out" in err
 
 
-def test_missing_flag_is_a_usage_error_naming_it(
+def test_missing_flags_are_one_usage_error_naming_them_all(
     capsys: pytest.CaptureFixture[str], benchmarks: Path
 ) -> None:
+    """The cursor run has no run_metadata.json: model and versions are unknown too."""
+    code, out, err = run(capsys, "import", "--format", "terminal-bench", benchmarks / CURSOR)
+    assert (code, out) == (64, "")
+    assert err == (
+        "agent-release: --model, --dataset-version, --harness-version, --agent, --runtime: "
+        "required: the files do not say the evaluated model, the dataset version, the harness "
+        "version, the agent service this report evaluates, the agent runtime version\n"
+    )
     code, out, err = run(
-        capsys, "import", "--format", "terminal-bench", benchmarks / CURSOR, "--agent", "a"
+        capsys, "import", "--format", "terminal-bench", benchmarks / DROID, "--agent", "a"
     )
     assert (code, out) == (64, "")
-    assert err == "agent-release: --model: required: the files do not say the evaluated model\n"
+    assert err == (
+        "agent-release: --model, --runtime: required: the files do not say the evaluated "
+        "model, the agent runtime version\n"
+    )
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ValidationError
 
@@ -65,36 +65,38 @@ def build_report(runs: Sequence[ImportedRun], flags: ReportFlags) -> EvalReport:
     Seeds keep the numbers their rows carry when those differ between runs (trials
     of one file, or jsonl rows); otherwise the runs are numbered 1..N in PATH order.
     """
-    slice_name = _slice_name(runs, flags)
-    capability = _required(
+    required = _Required()
+    slice_name = required(_proposed_slice(runs, flags), "--slice", "the slice name")
+    capability = required(
         flags.capability or _agreed(runs, "capability", "the capability", "pass --capability"),
         "--capability",
         "the capability of the slice",
     )
-    model = _required(
+    model = required(
         flags.model or _agreed(runs, "model", "the model", "pass --model if they are one"),
         "--model",
         "the evaluated model",
     )
-    dataset_version = _required(
+    dataset_version = required(
         flags.dataset_version
         or _agreed(runs, "dataset_version", "the dataset version", "seeds share one dataset"),
         "--dataset-version",
         "the dataset version",
     )
-    harness_version = _required(
+    harness_version = required(
         flags.harness_version
         or _agreed(runs, "harness_version", "the harness version", "seeds share one harness"),
         "--harness-version",
         "the harness version",
     )
-    run_id = _required(
+    run_id = required(
         flags.run_id or _agreed(runs, "run_id", "the run id", "pass --run-id for the report"),
         "--run-id",
         "the eval run id",
     )
-    agent = _required(flags.agent, "--agent", "the agent service this report evaluates")
-    runtime = _required(flags.runtime, "--runtime", "the agent runtime version")
+    agent = required(flags.agent, "--agent", "the agent service this report evaluates")
+    runtime = required(flags.runtime, "--runtime", "the agent runtime version")
+    required.check()
 
     results = _seeded(runs, slice_name)
     pointer = None
@@ -160,12 +162,19 @@ def slice_rows(runs: Sequence[ImportedRun], flags: ReportFlags) -> list[TaskResu
 
 
 def _slice_name(runs: Sequence[ImportedRun], flags: ReportFlags) -> str:
+    required = _Required()
+    name = required(_proposed_slice(runs, flags), "--slice", "the slice name")
+    required.check()
+    return name
+
+
+def _proposed_slice(runs: Sequence[ImportedRun], flags: ReportFlags) -> str | None:
     if not runs:
         raise ImportInputError("no PATH given: pass at least one benchmark output")
     name: str | None = flags.slice_name or _agreed(
         runs, "benchmark", "the benchmark", "import them separately, or pass --slice"
     )
-    return _required(name, "--slice", "the slice name")
+    return name
 
 
 def _agreed(runs: Sequence[ImportedRun], attribute: str, what: str, hint: str) -> Any:
@@ -183,10 +192,27 @@ def _agreed(runs: Sequence[ImportedRun], attribute: str, what: str, hint: str) -
     return next(iter(sources), None)
 
 
-def _required[T](value: T | None, flag: str, what: str) -> T:
-    if value is None:
-        raise ImportInputError(f"{flag}: required: the files do not say {what}")
-    return value
+class _Required:
+    """Values that a flag or the files must give; the missing ones, all in one error.
+
+    A person who left out several flags learns them all from one run, not one per
+    run. Calling the collector records a missing value and returns it as given (so
+    None); `check()` must run before any of them is used.
+    """
+
+    def __init__(self) -> None:
+        self.missing: list[tuple[str, str]] = []
+
+    def __call__[T](self, value: T | None, flag: str, what: str) -> T:
+        if value is None:
+            self.missing.append((flag, what))
+        return cast(T, value)
+
+    def check(self) -> None:
+        if self.missing:
+            flags = ", ".join(flag for flag, _ in self.missing)
+            whats = ", ".join(what for _, what in self.missing)
+            raise ImportInputError(f"{flags}: required: the files do not say {whats}")
 
 
 def _seeded(runs: Sequence[ImportedRun], slice_name: str) -> list[TaskResult]:
