@@ -140,11 +140,14 @@ def test_format_names() -> None:
     assert list(FORMATS) == [
         "swebench",
         "terminal-bench",
+        "harbor",
         "tau-bench",
         "tau2-bench",
         "openai-evals",
         "osworld",
         "mle-bench",
+        "inspect",
+        "lm-eval",
         "jsonl",
     ]
 

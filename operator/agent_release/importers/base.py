@@ -15,9 +15,10 @@ in a file never stop an import.
 
 from __future__ import annotations
 
+import enum
 import json
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -51,6 +52,8 @@ class ImportedRun:
     `per_task` is False when the format only had aggregate counts (an OpenAI Evals
     record with a final report and no events): the rows then carry the counts under
     placeholder task ids, and must not be used for a paired per-task comparison.
+    `slice_dataset_versions` holds the dataset version of each slice of a run whose
+    rows belong to several (lm-eval: one per task).
     """
 
     source: Path
@@ -63,6 +66,35 @@ class ImportedRun:
     run_id: str | None = None
     notes: list[str] = field(default_factory=list)
     per_task: bool = True
+    slice_dataset_versions: Mapping[str, str] = field(default_factory=dict)
+
+    def dataset_version_of(self, slice_name: str) -> str | None:
+        """The dataset version of one slice (a run of several tasks has one per task)."""
+        return self.slice_dataset_versions.get(slice_name, self.dataset_version)
+
+
+class PassRule(enum.StrEnum):
+    """`--pass`: which MLE-bench medal counts as a pass (docs/formats.md, mle-bench)."""
+
+    ANY_MEDAL = "any-medal"
+    ABOVE_MEDIAN = "above-median"
+    GOLD = "gold"
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOptions:
+    """How to read a run, for the formats that need a choice (`read_runs` checks which).
+
+    `scorer` (`--scorer`): the inspect_ai scorer, or the Harbor reward key, that says
+    whether a task passed, when a run has several. `pass_rule` (`--pass`): the
+    MLE-bench medal that counts as a pass.
+    """
+
+    scorer: str | None = None
+    pass_rule: PassRule | None = None
+
+
+NO_OPTIONS = ReadOptions()
 
 
 # -- reading files ------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..api.types import Capability, FailureClass
 from ..taskresults import TaskResult
-from .base import ImportedRun, ImportFormatError, expect_object, load_json
+from .base import NO_OPTIONS, ImportedRun, ImportFormatError, ReadOptions, expect_object, load_json
 
 _HINT = "the MLE-bench grading report <timestamp>_grading_report.json"
 _TOTALS = {
@@ -35,7 +35,7 @@ _TOTALS = {
 }
 
 
-def read(path: Path) -> ImportedRun:
+def read(path: Path, options: ReadOptions = NO_OPTIONS) -> ImportedRun:
     """Read one MLE-bench grading report."""
     file = str(path)
     root = expect_object(load_json(path, _HINT), file, "an MLE-bench grading report")

@@ -26,12 +26,21 @@ from pathlib import Path
 
 from ..api.types import Capability, FailureClass
 from ..taskresults import TaskResult
-from .base import ImportedRun, ImportFormatError, Record, expect_object, parse_json, read_bytes
+from .base import (
+    NO_OPTIONS,
+    ImportedRun,
+    ImportFormatError,
+    ReadOptions,
+    Record,
+    expect_object,
+    parse_json,
+    read_bytes,
+)
 
 _HINT = "an OpenAI Evals record file (JSONL)"
 
 
-def read(path: Path) -> ImportedRun:
+def read(path: Path, options: ReadOptions = NO_OPTIONS) -> ImportedRun:
     """Read one eval run from its record file."""
     file = str(path)
     spec: Record | None = None

@@ -11,7 +11,7 @@ one, because seeds of different datasets or models are not seeds of one slice.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -79,7 +79,12 @@ def build_report(runs: Sequence[ImportedRun], flags: ReportFlags) -> EvalReport:
     )
     dataset_version = required(
         flags.dataset_version
-        or _agreed(runs, "dataset_version", "the dataset version", "seeds share one dataset"),
+        or _agreed(
+            runs,
+            lambda run: run.dataset_version_of(slice_name),
+            "the dataset version",
+            "seeds share one dataset",
+        ),
         "--dataset-version",
         "the dataset version",
     )
@@ -177,11 +182,16 @@ def _proposed_slice(runs: Sequence[ImportedRun], flags: ReportFlags) -> str | No
     return name
 
 
-def _agreed(runs: Sequence[ImportedRun], attribute: str, what: str, hint: str) -> Any:
+def _agreed(
+    runs: Sequence[ImportedRun],
+    attribute: str | Callable[[ImportedRun], Any],
+    what: str,
+    hint: str,
+) -> Any:
     """The value all runs give (None if none does); runs that disagree are refused."""
     sources: dict[Any, str] = {}
     for run in runs:
-        value = getattr(run, attribute)
+        value = attribute(run) if callable(attribute) else getattr(run, attribute)
         if value is not None:
             sources.setdefault(value, str(run.source))
     if len(sources) > 1:

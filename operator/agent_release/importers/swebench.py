@@ -28,8 +28,10 @@ from pathlib import Path
 from ..api.types import Capability, FailureClass
 from ..taskresults import TaskResult
 from .base import (
+    NO_OPTIONS,
     ImportedRun,
     ImportFormatError,
+    ReadOptions,
     expect_object,
     first_lines,
     load_json,
@@ -58,7 +60,7 @@ _PATCH_APPLY_FAILED = ">>>>> Patch Apply Failed"
 _TESTS_TIMED_OUT = "Test timed out after"
 
 
-def read(path: Path) -> ImportedRun:
+def read(path: Path, options: ReadOptions = NO_OPTIONS) -> ImportedRun:
     """Read one SWE-bench evaluation run from its run report."""
     file = str(path)
     root = expect_object(load_json(path, _HINT), file, "a SWE-bench run report")

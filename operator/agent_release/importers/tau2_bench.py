@@ -26,9 +26,11 @@ from pathlib import Path
 from ..api.types import Capability, FailureClass
 from ..taskresults import TaskResult
 from .base import (
+    NO_OPTIONS,
     REWARD_MAX,
     ImportedRun,
     ImportFormatError,
+    ReadOptions,
     Record,
     expect_object,
     load_json,
@@ -57,7 +59,7 @@ _TERMINATIONS = {
 _ENDED_NORMALLY = frozenset({"user_stop", "agent_stop"})
 
 
-def read(path: Path) -> ImportedRun:
+def read(path: Path, options: ReadOptions = NO_OPTIONS) -> ImportedRun:
     """Read one tau2 run (all its trials) from its results file."""
     file = str(path)
     root = expect_object(load_json(path, _HINT), file, "a tau2-bench results file")
