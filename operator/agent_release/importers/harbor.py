@@ -87,7 +87,9 @@ def read(path: Path, options: ReadOptions = NO_OPTIONS) -> ImportedRun:
         trials = [root]
         job_dir = file.parent.parent
     elif "n_total_trials" in root:
-        job_dir = file.parent
+        # Trial folders sit beside the job's own result.json; a job file renamed or
+        # copied elsewhere stands alone.
+        job_dir = file.parent if file.name == "result.json" else None
         trials = _trials_of_job(root, job_dir, notes)
     else:
         raise ImportFormatError(
@@ -132,9 +134,11 @@ class _Meta:
         setattr(self, field, current or value)
 
 
-def _trials_of_job(root: Record, job_dir: Path, notes: list[str]) -> list[Record]:
+def _trials_of_job(root: Record, job_dir: Path | None, notes: list[str]) -> list[Record]:
     """The trials of a job: its trial folders, else the job's embedded `trial_results`."""
-    folders = sorted(d for d in job_dir.iterdir() if (d / "result.json").is_file())
+    folders = (
+        sorted(d for d in job_dir.iterdir() if (d / "result.json").is_file()) if job_dir else []
+    )
     trials = [
         expect_object(load_json(d / "result.json", _HINT), str(d / "result.json"), "a trial result")
         for d in folders
