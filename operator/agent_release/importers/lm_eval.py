@@ -62,6 +62,7 @@ def read(path: Path, options: ReadOptions = NO_OPTIONS) -> ImportedRun:
     tasks = [task for task in results.data if task not in groups]
     if not tasks:
         raise ImportFormatError(f"{file}: field 'results' names no task")
+    _check_scorer(results, tasks, options.scorer)
     date = _RESULTS.match(file.name)
     notes: list[str] = []
     rows: list[TaskResult] = []
@@ -131,15 +132,11 @@ def _groups(root: Record) -> set[str]:
 
 def _metric(root: Record, entry: Record, task: str, chosen: str | None) -> str:
     """The `metric,filter` key of the results entry that decides passes."""
-    keys = [k for k in entry.data if "," in k and "_stderr," not in k]
+    keys = _metrics(entry)
     if chosen is not None:
         matches = [k for k in keys if k == chosen or k.split(",", 1)[0] == chosen]
-        if not matches:
-            raise ImportInputError(
-                f"--scorer: task {task} of {entry.file} has no metric {chosen!r} "
-                f"(its metrics: {', '.join(keys)})"
-            )
-        return matches[0]
+        if matches:
+            return matches[0]
     better = root.opt_child("higher_is_better")
     preferred = better.opt_child(task) if better else None
     for name in preferred.data if preferred else ():
@@ -151,6 +148,22 @@ def _metric(root: Record, entry: Record, task: str, chosen: str | None) -> str:
     if not keys:
         raise ImportFormatError(f"{entry.file}: field 'results.{task}' has no metric")
     return keys[0]
+
+
+def _metrics(entry: Record) -> list[str]:
+    return [k for k in entry.data if "," in k and "_stderr," not in k]
+
+
+def _check_scorer(results: Record, tasks: list[str], chosen: str | None) -> None:
+    """`--scorer` must name a metric of some task (the others keep their default)."""
+    if chosen is None:
+        return
+    names = {key for task in tasks for key in _metrics(results.child(task))}
+    if chosen not in names | {name.split(",", 1)[0] for name in names}:
+        raise ImportInputError(
+            f"--scorer: {results.file} has no metric {chosen!r} "
+            f"(its metrics: {', '.join(sorted(names))})"
+        )
 
 
 def _effective(root: Record, task: str, entry: Record) -> int:
