@@ -269,7 +269,7 @@ def test_missing_path(tmp_path: Path, fmt: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("fmt", "expected"),
     [
-        ("swebench", "is a folder; pass the SWE-bench run report <model>.<run_id>.json"),
+        ("swebench", "is a folder; pass a SWE-bench run report (<model>.<run_id>.json)"),
         ("tau-bench", "is a folder; pass a tau-bench results file"),
         ("tau2-bench", "is a folder; pass a tau2-bench results JSON file"),
         ("openai-evals", "is a folder; pass an OpenAI Evals record file"),
