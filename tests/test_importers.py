@@ -10,6 +10,7 @@ fixture exists) follow the layouts of xlang-ai/OSWorld and openai/mle-bench.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,10 @@ TAU2_TASK8_PASS = f"{TAU2_RUNS}/20260601-023242-818996/tau2_output/results.json"
 TAU2_HOTEL = (
     "tau2-bench/oscaralvaro-tau2-bench/data/simulations/2026-04-04T13-13-08.148739_hotel_calle"
     "_llm_agent_gemma-3-27b-it_user_simulator_gemma-3-12b-it.json"
+)
+MLE_LIST = (
+    "mle-bench/tingtang2-mle-bench/runs/2026-01-26T12-32-25-GMT_run-group_rdagent/"
+    "grading_summary.json"
 )
 EVALS = "openai-evals/openai-evals"
 EVALS_FINAL_ONLY = f"{EVALS}/evals/registry/data/self_prompting/oriprompt.log"
@@ -302,6 +307,25 @@ def test_tau2_rules_and_measures(benchmarks: Path) -> None:
     hotel = _read(benchmarks, "tau2-bench", TAU2_HOTEL)
     assert "7 of the 10 listed task(s) have no simulation and are not counted" in hotel.notes
     assert seed_runs(hotel.results)[0].cost_usd == 0.0
+
+
+def test_mle_bench_list_of_competition_reports(benchmarks: Path) -> None:
+    """SOURCES.md: 9 competitions x 5 seeds, 43 submissions exist, 39 valid, 6 null scores;
+    the 5 raw gold medals include padded 0.0 scores on a lower-is-better metric."""
+    path = benchmarks / MLE_LIST
+    data = json.loads(path.read_text())
+    run = _read(benchmarks, "mle-bench", MLE_LIST)
+    seeds = seed_runs(run.results)
+    assert [s.tasks for s in seeds] == [9] * 5
+    assert sum(r["submission_exists"] for r in data) == 43
+    assert sum(r["valid_submission"] for r in data) == 39
+    assert sum(r["score"] is None for r in data) == 6
+    assert sum(r["gold_medal"] for r in data) == 5
+    passed = [r for r in run.results if r.passed]
+    assert len(passed) == 2  # the two gold scores that are not padding
+    failures = Counter(r.failure for r in run.results if not r.passed)
+    assert failures == {W: 36, INFRA: 7}  # 4 unscorable + 3 padded; 2 without a submission
+    assert "3 competition report(s) with a padded score" in " ".join(run.notes)
 
 
 def test_openai_evals_final_report_only(benchmarks: Path) -> None:

@@ -273,7 +273,7 @@ def test_missing_path(tmp_path: Path, fmt: str, expected: str) -> None:
         ("tau-bench", "is a folder; pass a tau-bench results file"),
         ("tau2-bench", "is a folder; pass a tau2-bench results JSON file"),
         ("openai-evals", "is a folder; pass an OpenAI Evals record file"),
-        ("mle-bench", "is a folder; pass the MLE-bench grading report"),
+        ("mle-bench", "is a folder; pass an MLE-bench grading report"),
         ("terminal-bench", "results.json: no such file"),
         ("osworld", "no result.txt under this folder"),
     ],
