@@ -271,7 +271,7 @@ def test_missing_path(tmp_path: Path, fmt: str, expected: str) -> None:
     [
         ("swebench", "is a folder; pass a SWE-bench run report (<model>.<run_id>.json)"),
         ("tau-bench", "is a folder; pass a tau-bench results file"),
-        ("tau2-bench", "is a folder; pass a tau2-bench results JSON file"),
+        ("tau2-bench", "results.json: no such file"),
         ("openai-evals", "is a folder; pass an OpenAI Evals record file"),
         ("mle-bench", "is a folder; pass an MLE-bench grading report"),
         ("terminal-bench", "results.json: no such file"),
