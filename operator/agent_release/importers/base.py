@@ -33,6 +33,9 @@ from ..taskresults import TaskResult
 # a reward is a number from 0 to REWARD_MAX.
 REWARD_TOLERANCE = 1e-6
 REWARD_MAX = 1 + REWARD_TOLERANCE
+# The most task rows a count in a file may stand for (aggregate-only formats make one
+# placeholder row per counted task): a corrupt count is refused, not allocated.
+MAX_TASKS = 1_000_000
 
 
 class ImportFormatError(FileError):
@@ -220,14 +223,19 @@ class Record:
             return value
         raise self.error(key, "true, false or null")
 
-    def count(self, key: str) -> int:
+    def count(self, key: str, upper: int | None = None) -> int:
+        """A non-negative integer; `upper` bounds counts that rows are made from."""
         value = self.data.get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        if (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and 0 <= value <= (upper or value)
+        ):
             return value
-        raise self.error(key, "a non-negative integer")
+        raise self.error(key, "a non-negative integer" + (f" up to {upper:,}" if upper else ""))
 
-    def opt_count(self, key: str) -> int | None:
-        return None if self.data.get(key) is None else self.count(key)
+    def opt_count(self, key: str, upper: int | None = None) -> int | None:
+        return None if self.data.get(key) is None else self.count(key, upper)
 
     def number(self, key: str, upper: float = math.inf) -> float:
         """A finite number from 0 to `upper`."""

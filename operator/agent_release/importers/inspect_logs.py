@@ -27,7 +27,6 @@ and `_from_results`). Carried: the evaluated model's tokens and cost
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -36,6 +35,7 @@ from typing import Any
 from ..api.types import FailureClass
 from ..taskresults import TaskResult
 from .base import (
+    MAX_TASKS,
     NO_OPTIONS,
     REWARD_TOLERANCE,
     ImportedRun,
@@ -44,6 +44,7 @@ from .base import (
     Record,
     expect_object,
     first_lines,
+    is_number,
     parse_json,
     read_bytes,
     show,
@@ -86,12 +87,12 @@ def read(path: Path, options: ReadOptions = NO_OPTIONS) -> ImportedRun:
     spec = log.header.child("eval")
     status = log.header.opt_text("status") or "started"
     results = log.header.opt_child("results")
-    epochs = (spec.opt_child("config") or Record({}, log.file)).opt_count("epochs") or 1
+    epochs = (spec.opt_child("config") or Record({}, log.file)).opt_count("epochs", MAX_TASKS) or 1
     scorer, notes = _scorer(log, results, options)
     model = spec.text("model")
 
     samples = log.samples()
-    total = results.opt_count("total_samples") if results else None
+    total = results.opt_count("total_samples", MAX_TASKS) if results else None
     partial = status == _COMPLETE_STATUS and total is not None and len(samples) < total
     rows: list[TaskResult]
     per_task = True
@@ -289,7 +290,7 @@ def verdict(value: Any) -> bool | None:
             value = float(value)
         except ValueError:
             return None
-    if isinstance(value, int | float) and math.isfinite(value) and 0 <= value <= 1:
+    if is_number(value) and 0 <= value <= 1:
         return value >= 1 - REWARD_TOLERANCE
     return None
 
@@ -468,8 +469,8 @@ def _from_results(
         raise ImportFormatError(f"{file}: field 'results.scores' has no entry for {scorer!r}")
     metrics = score.child("metrics")
     accuracy = metrics.child("accuracy").number("value", upper=1.0)
-    scored = score.opt_count("scored_samples")
-    total = results.count("total_samples")
+    scored = score.opt_count("scored_samples", MAX_TASKS)
+    total = results.count("total_samples", MAX_TASKS)
     attempts = (scored * epochs) if scored is not None else total
     passed = round(accuracy * attempts)
     if abs(accuracy * attempts - passed) > 1e-6 * max(attempts, 1) or attempts > total:

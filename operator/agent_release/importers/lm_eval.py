@@ -33,6 +33,7 @@ from typing import Any
 from ..api.types import FailureClass
 from ..taskresults import TaskResult
 from .base import (
+    MAX_TASKS,
     NO_OPTIONS,
     REWARD_TOLERANCE,
     ImportedRun,
@@ -170,8 +171,8 @@ def _effective(root: Record, task: str, entry: Record) -> int:
     counts = root.opt_child("n-samples")
     count = counts.opt_child(task) if counts else None
     if count is not None:
-        return count.count("effective")
-    return entry.count("sample_len")
+        return count.count("effective", MAX_TASKS)
+    return entry.count("sample_len", MAX_TASKS)
 
 
 def _sample_rows(samples: Path, task: str, metric: str, stated: float) -> list[TaskResult]:

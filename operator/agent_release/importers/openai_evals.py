@@ -27,6 +27,7 @@ from pathlib import Path
 from ..api.types import Capability, FailureClass
 from ..taskresults import TaskResult
 from .base import (
+    MAX_TASKS,
     NO_OPTIONS,
     ImportedRun,
     ImportFormatError,
@@ -131,7 +132,7 @@ def _report_rows(final: Record, eval_name: str) -> list[TaskResult]:
             "'accuracy' and 'n_samples' to count passes from"
         )
     accuracy = final.number("accuracy", upper=1.0)
-    total = final.count("n_samples")
+    total = final.count("n_samples", MAX_TASKS)
     passed = round(accuracy * total)
     if total == 0 or abs(accuracy * total - passed) > 1e-6 * total:
         raise ImportFormatError(
