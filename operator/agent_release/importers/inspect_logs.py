@@ -82,7 +82,15 @@ def expand(path: Path) -> list[Path]:
 
 
 def read(path: Path, options: ReadOptions = NO_OPTIONS) -> ImportedRun:
-    """Read one inspect_ai log."""
+    """Read one inspect_ai log (a log directory of one log is that log)."""
+    if path.is_dir():
+        logs = expand(path)
+        if len(logs) > 1:
+            raise ImportFormatError(
+                f"{path}: a log directory of {len(logs)} logs is {len(logs)} runs: read each "
+                "(the CLI does, as several PATHs)"
+            )
+        path = logs[0]
     log = _Log.open(path)
     spec = log.header.child("eval")
     status = log.header.opt_text("status") or "started"
