@@ -319,3 +319,16 @@ def test_a_bomb_and_broken_archives_are_one_line(logs: dict[str, Path], tmp_path
 def _member(path: Path, name: str) -> bytes:
     with zipfile.ZipFile(path) as archive:
         return archive.read(name)
+
+
+def test_a_log_still_running_reads_its_journal(logs: dict[str, Path], tmp_path: Path) -> None:
+    """Before it finishes, a .eval has _journal/start.json and summary batches, no header."""
+    live = tmp_path / "live.eval"
+    with zipfile.ZipFile(logs["eval"]) as source, zipfile.ZipFile(live, "w") as target:
+        for info in source.infolist():
+            if info.filename not in ("header.json", "summaries.json", "reductions.json"):
+                target.writestr(info.filename, source.read(info.filename))
+    run = read_run("inspect", live)
+    finished = read_run("inspect", logs["eval"])
+    assert sorted(run.results) == sorted(finished.results)
+    assert any(note.startswith("log status is started: 10 of ? sample(s)") for note in run.notes)

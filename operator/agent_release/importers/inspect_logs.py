@@ -61,6 +61,7 @@ _LIMITS = {
     "operator": FailureClass.INFRA_ERROR,  # `inspect ctl` or a person stopped the sample
 }
 _COMPLETE_STATUS = "success"
+_JOURNAL_SUMMARIES = "_journal/summaries/"
 _WRONG = FailureClass.WRONG_RESULT
 
 
@@ -200,14 +201,9 @@ class _Log:
         if "summaries.json" in archive:
             names = ["summaries.json"]
         else:
-            names = sorted(
-                (n for n in archive.names() if n.startswith("_journal/summaries/")),
-                key=lambda n: (
-                    int(n.rsplit("/", 1)[1].removesuffix(".json") or 0)
-                    if n.rsplit("/", 1)[1].removesuffix(".json").isdigit()
-                    else 0
-                ),
-            )
+            # a live or crashed log: the journal's numbered batches, in order
+            batches = [n for n in archive.names() if n.startswith(_JOURNAL_SUMMARIES)]
+            names = sorted(batches, key=_batch_number)
         summaries: list[Record] = []
         for name in names:
             where = f"{archive.file}:{name}"
@@ -253,6 +249,11 @@ class _Log:
             if entry.text("scorer") == scorer:
                 return entry
         return None
+
+
+def _batch_number(name: str) -> int:
+    stem = name.removeprefix(_JOURNAL_SUMMARIES).removesuffix(".json")
+    return int(stem) if stem.isdigit() else 0
 
 
 def _scorer(log: _Log, results: Record | None, options: ReadOptions) -> tuple[str, list[str]]:
