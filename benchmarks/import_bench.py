@@ -13,7 +13,6 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from inspect_ai import Task
 from inspect_ai import eval as inspect_eval
@@ -21,7 +20,6 @@ from inspect_ai.dataset import Sample
 from inspect_ai.model import (
     ChatMessage,
     GenerateConfig,
-    ModelAPI,
     ModelOutput,
     ModelUsage,
     modelapi,
@@ -33,6 +31,7 @@ from inspect_ai.tool import Tool, ToolChoice, ToolInfo, tool
 from agent_release.api.types import Capability
 from agent_release.importers import ReportFlags, build_report, read_run
 from tests.fixtures import benchmarks_dir
+from tests.inspect_offline import OfflineModel
 
 from .timing import Timing, measure
 
@@ -62,21 +61,8 @@ def search() -> Tool:
 
 
 @modelapi(name="bench")
-class BenchModel(ModelAPI):
+class BenchModel(OfflineModel):
     """Calls the tool TOOL_CALLS times, then answers: right for even samples, wrong else."""
-
-    def __init__(
-        self,
-        model_name: str,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        config: GenerateConfig | None = None,
-        **model_args: Any,
-    ) -> None:
-        super().__init__(model_name, base_url, api_key, [], config or GenerateConfig())
-
-    async def count_text_tokens(self, text: str) -> int:
-        return len(text) // 4 + 1
 
     async def generate(
         self,

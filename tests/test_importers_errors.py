@@ -326,7 +326,7 @@ def test_a_file_of_the_wrong_format(
                 '{"spec": {"eval_name": "e", "completion_fns": ["m"]}}',
                 '{"final_report": {"accuracy": 0.3, "n_samples": 7}}',
             ],
-            "is not a whole number of passed samples",
+            "is not a whole number of passes",
         ),
         (
             ['{"spec": {"eval_name": "e", "completion_fns": ["m"]}}'] * 2,
@@ -415,20 +415,36 @@ def test_every_broken_field_gives_a_format_error_or_a_run(
     path = tmp_path / "broken.json"
     _write(fmt, path, original)
     read_run(fmt, path)  # the unbroken document reads
+    tried = _break_each_field(
+        original,
+        lambda data: _records(data, fmt),
+        lambda data: _write(fmt, path, data),
+        lambda: _read_or_format_error(fmt, path),
+    )
+    assert tried > 50
+
+
+def _break_each_field(
+    original: Any,
+    records: Callable[[Any], list[dict[str, Any]]],
+    write: Callable[[Any], None],
+    check: Callable[[], None],
+) -> int:
+    """Set every field of every record to each of VALUES, or remove it, one at a time."""
     tried = 0
-    for index, record in enumerate(_records(original, fmt)):
+    for index, record in enumerate(records(original)):
         for key in list(record):
             for value in [*VALUES, KeyError]:
                 data = copy.deepcopy(original)
-                target = _records(data, fmt)[index]
+                target = records(data)[index]
                 if value is KeyError:
                     del target[key]
                 else:
                     target[key] = value
-                _write(fmt, path, data)
-                _read_or_format_error(fmt, path)
+                write(data)
+                check()
                 tried += 1
-    assert tried > 50
+    return tried
 
 
 @pytest.mark.parametrize(
@@ -603,19 +619,12 @@ def test_every_broken_field_of_the_new_formats_is_one_line(
     path.parent.mkdir(parents=True, exist_ok=True)
     _new_write(kind, path, original)
     read_run(fmt, path)  # the unbroken document reads
-    tried = 0
-    for index, record in enumerate(_new_records(original, kind)):
-        for key in list(record):
-            for value in [*VALUES, KeyError]:
-                data = copy.deepcopy(original)
-                target = _new_records(data, kind)[index]
-                if value is KeyError:
-                    del target[key]
-                else:
-                    target[key] = value
-                _new_write(kind, path, data)
-                _read_or_input_error(fmt, path)
-                tried += 1
+    tried = _break_each_field(
+        original,
+        lambda data: _new_records(data, kind),
+        lambda data: _new_write(kind, path, data),
+        lambda: _read_or_input_error(fmt, path),
+    )
     assert tried > 30
     content = path.read_bytes()
     for cut in range(1, 20):

@@ -26,7 +26,6 @@ from inspect_ai.log import EvalLog, read_eval_log
 from inspect_ai.model import (
     ChatMessage,
     GenerateConfig,
-    ModelAPI,
     ModelOutput,
     ModelUsage,
     modelapi,
@@ -46,6 +45,8 @@ from agent_release.importers import (
     ziplog,
 )
 from agent_release.taskresults import read_task_file, seed_runs
+
+from .inspect_offline import OfflineModel
 
 T, W, INFRA, TOOL = (
     FailureClass.TIMEOUT,
@@ -78,21 +79,8 @@ def lookup() -> Tool:
 
 
 @modelapi(name="scripted")
-class Scripted(ModelAPI):
+class Scripted(OfflineModel):
     """Answers by the sample's first user message; tokens counted without tiktoken."""
-
-    def __init__(
-        self,
-        model_name: str,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        config: GenerateConfig | None = None,
-        **model_args: Any,
-    ) -> None:
-        super().__init__(model_name, base_url, api_key, [], config or GenerateConfig())
-
-    async def count_text_tokens(self, text: str) -> int:
-        return len(text) // 4 + 1
 
     async def generate(
         self,

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from .. import files
-from ..api.types import Capability
+from ..api.types import Capability, FailureClass
 from ..files import FileError
 from ..taskresults import TaskResult
 
@@ -344,6 +344,35 @@ def trial_seeds(
         seen.add((row.task_id, trial))
         seeded.append(row._replace(seed=trial))
     return seeded
+
+
+def whole_passes(share: float, tasks: int, what: str) -> int:
+    """The passes a share of `tasks` stands for; `what` names the two fields in the error.
+
+    Aggregate-only formats state a pass rate and a count; their product must be a
+    whole number of tasks, or the two do not describe one run.
+    """
+    passed = round(share * tasks)
+    if tasks == 0 or abs(share * tasks - passed) > 1e-6 * tasks:
+        raise ImportFormatError(f"{what} is not a whole number of passes")
+    return passed
+
+
+def placeholder_rows(
+    prefix: str, counts: Iterable[tuple[FailureClass | None, int]], slice_name: str | None = None
+) -> list[TaskResult]:
+    """Rows that carry counts only (`per_task` False): `prefix#1`, `prefix#2`, ...
+
+    `counts` gives how many rows pass (None) or fail with each class, in order.
+    """
+    rows: list[TaskResult] = []
+    for failure, count in counts:
+        start = len(rows)
+        rows += [
+            TaskResult(f"{prefix}#{start + n + 1}", failure is None, 1, failure, slice=slice_name)
+            for n in range(count)
+        ]
+    return rows
 
 
 def first_lines(values: Iterable[str], limit: int = 3) -> str:

@@ -46,8 +46,10 @@ from .base import (
     first_lines,
     is_number,
     parse_json,
+    placeholder_rows,
     read_bytes,
     show,
+    whole_passes,
 )
 from .report import ImportInputError
 from .ziplog import ZipLog, is_zip
@@ -481,21 +483,21 @@ def _from_results(
     scored = score.opt_count("scored_samples", MAX_TASKS)
     total = results.count("total_samples", MAX_TASKS)
     attempts = (scored * epochs) if scored is not None else total
-    passed = round(accuracy * attempts)
-    if abs(accuracy * attempts - passed) > 1e-6 * max(attempts, 1) or attempts > total:
+    if attempts > total:
         raise ImportFormatError(
-            f"{file}: field 'results.scores.{scorer}.metrics.accuracy' ({accuracy}) times the "
-            f"{attempts} scored sample(s) x epochs is not a whole number of passes"
+            f"{file}: field 'results.scores' counts {attempts} scored sample(s) x epochs, more "
+            f"than the {total} of 'results.total_samples'"
         )
-    rows = [
-        TaskResult(f"{task}#{index + 1}", index < passed, 1, None if index < passed else _WRONG)
-        for index in range(attempts)
-    ]
-    rows += [
-        TaskResult(f"{task}#{index + 1}", False, 1, FailureClass.INFRA_ERROR)
-        for index in range(attempts, total)
-    ]
-    return rows
+    passed = whole_passes(
+        accuracy,
+        attempts,
+        f"{file}: field 'results.scores.{scorer}.metrics.accuracy' ({accuracy}) times the "
+        f"{attempts} scored sample(s) x epochs",
+    )
+    return placeholder_rows(
+        task,
+        [(None, passed), (_WRONG, attempts - passed), (FailureClass.INFRA_ERROR, total - attempts)],
+    )
 
 
 def _dataset_version(spec: Record) -> tuple[str | None, str | None]:

@@ -45,7 +45,9 @@ from .base import (
     is_number,
     load_json,
     parse_json,
+    placeholder_rows,
     read_bytes,
+    whole_passes,
 )
 from .report import ImportInputError
 
@@ -210,21 +212,13 @@ def _sample_rows(samples: Path, task: str, metric: str, stated: float) -> list[T
 def _count_rows(
     task: str, metric: str, stated: float, effective: int, file: str
 ) -> list[TaskResult]:
-    passed = round(stated * effective)
-    if effective == 0 or abs(stated * effective - passed) > 1e-6 * effective:
-        raise ImportFormatError(
-            f"{file}: field 'results.{task}.{metric}' ({stated}) times the {effective} "
-            "document(s) is not a whole number of passes: not a 0/1 metric"
-        )
-    return [
-        TaskResult(
-            task_id=f"#{task}/{index}",
-            passed=index < passed,
-            failure=None if index < passed else FailureClass.WRONG_RESULT,
-            slice=task,
-        )
-        for index in range(effective)
-    ]
+    passed = whole_passes(
+        stated,
+        effective,
+        f"{file}: field 'results.{task}.{metric}' ({stated}) times the {effective} document(s)",
+    )
+    counts = [(None, passed), (FailureClass.WRONG_RESULT, effective - passed)]
+    return placeholder_rows(task, counts, slice_name=task)
 
 
 def _version(root: Record, task: str) -> str:

@@ -35,7 +35,9 @@ from .base import (
     Record,
     expect_object,
     parse_json,
+    placeholder_rows,
     read_bytes,
+    whole_passes,
 )
 
 _HINT = "an OpenAI Evals record file (JSONL)"
@@ -133,17 +135,11 @@ def _report_rows(final: Record, eval_name: str) -> list[TaskResult]:
         )
     accuracy = final.number("accuracy", upper=1.0)
     total = final.count("n_samples", MAX_TASKS)
-    passed = round(accuracy * total)
-    if total == 0 or abs(accuracy * total - passed) > 1e-6 * total:
-        raise ImportFormatError(
-            f"{final.file}: field 'final_report.accuracy' ({accuracy}) times 'n_samples' ({total}) "
-            "is not a whole number of passed samples"
-        )
-    return [
-        TaskResult(
-            task_id=f"{eval_name}#{index + 1}",
-            passed=index < passed,
-            failure=None if index < passed else FailureClass.WRONG_RESULT,
-        )
-        for index in range(total)
-    ]
+    passed = whole_passes(
+        accuracy,
+        total,
+        f"{final.file}: field 'final_report.accuracy' ({accuracy}) times 'n_samples' ({total})",
+    )
+    return placeholder_rows(
+        eval_name, [(None, passed), (FailureClass.WRONG_RESULT, total - passed)]
+    )

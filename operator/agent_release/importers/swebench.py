@@ -37,6 +37,7 @@ from .base import (
     expect_object,
     first_lines,
     load_json,
+    placeholder_rows,
     read_bytes,
 )
 
@@ -294,10 +295,7 @@ def _leaderboard(path: Path, root: Record) -> ImportedRun:
         )
     rows = [TaskResult(iid, failure is None, 1, failure) for iid, failure in verdicts.items()]
     unlisted = size - len(rows)
-    rows += [
-        TaskResult(f"unlisted#{index + 1}", False, 1, FailureClass.WRONG_RESULT)
-        for index in range(unlisted)
-    ]
+    rows += placeholder_rows("unlisted", [(FailureClass.WRONG_RESULT, unlisted)])
     run = path.parent.parent.name if path.parent.name == "results" else None
     return ImportedRun(
         source=path,
