@@ -14,6 +14,7 @@ import json
 import re
 import shutil
 import subprocess
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -622,3 +623,25 @@ def test_deployment_is_locked_down() -> None:
         "name: AGENT_RELEASE_METRICS_PORT",
     ):
         assert line in text, line
+
+
+def test_the_lock_has_what_pyproject_asks_for() -> None:
+    """`uv sync --frozen` (the Makefile, the image) trusts uv.lock without checking it
+    against pyproject.toml: a dependency added to one and not locked would be missing
+    from the image (the CLI imports zstandard for inspect logs)."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    lock = tomllib.loads((REPO / "uv.lock").read_text(encoding="utf-8"))
+    [root] = [p for p in lock["package"] if p["name"] == project["project"]["name"]]
+
+    def names(requirements: list[Any]) -> set[str]:
+        found = set()
+        for requirement in requirements:
+            if isinstance(requirement, str):
+                found.add(re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0].lower())
+        return found
+
+    locked = {d["name"] for d in root["dependencies"]}
+    assert names(project["project"]["dependencies"]) <= locked
+    groups = root["dev-dependencies"]
+    for group, requirements in project["dependency-groups"].items():
+        assert names(requirements) <= {d["name"] for d in groups[group]}, group
