@@ -1,8 +1,10 @@
 """Benchmark importers: real harness outputs -> per-task rows -> an EvalReport.
 
 Each format module reads one run (one PATH) into an `ImportedRun` of `TaskResult`
-rows, classifying every task that did not pass in the failure taxonomy;
-`build_report` turns the runs of one slice into a report, one seed per run. The
+rows, classifying every task that did not pass in the failure taxonomy; `read_runs`
+reads the PATHs of a command line (an inspect log directory is its logs), with the
+reading options (`ReadOptions`) of the formats that take them; `build_report` turns
+the runs of one slice into a report, one seed per run. The
 rules of each format, and why, are in docs/formats.md. Errors are `ImportFormatError`
 (a file that cannot be read) and `ImportInputError` (a flag that is missing or
 wrong); both are ValueErrors with a one-line message.
