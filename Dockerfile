@@ -1,13 +1,13 @@
 # syntax=docker/dockerfile:1
-# The operator image: `agent-release operator` on python:3.11-slim, installed from uv.lock.
+# The operator image: `agent-release operator` on python:3.12-slim, installed from uv.lock.
 #
 #   docker build -t REGISTRY/agent-release-operator:0.1.0 .
 #
 # Runtime posture (docs/deploy.md): a numeric non-root user, no shell use, nothing written
 # outside /tmp (the chart mounts an emptyDir there and sets readOnlyRootFilesystem), bytecode
 # compiled at build time so Python never tries to write __pycache__ at run time.
-# Pin PYTHON_IMAGE by digest (python:3.11-slim-bookworm@sha256:...) for reproducible builds.
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+# Pin PYTHON_IMAGE by digest (python:3.12-slim-bookworm@sha256:...) for reproducible builds.
+ARG PYTHON_IMAGE=python:3.12-slim-bookworm
 
 # -- build: resolve exactly what uv.lock says into /app/.venv ------------------------------
 FROM ${PYTHON_IMAGE} AS build
@@ -15,7 +15,7 @@ FROM ${PYTHON_IMAGE} AS build
 RUN pip install --no-cache-dir --disable-pip-version-check uv==0.13.8
 ENV UV_PROJECT_ENVIRONMENT=/app/.venv \
     UV_PYTHON_DOWNLOADS=never \
-    UV_PYTHON=/usr/local/bin/python3.11 \
+    UV_PYTHON=/usr/local/bin/python3.12 \
     UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_NO_CACHE=1

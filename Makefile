@@ -12,7 +12,13 @@ CACHE_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/agent-release
 CHECKOUT_ID := $(shell printf '%s' "$(CURDIR)" | sha256sum | cut -c1-12)
 export UV_PROJECT_ENVIRONMENT ?= $(CACHE_DIR)/venvs/$(CHECKOUT_ID)
 export UV_PYTHON_DOWNLOADS := never
-export UV_PYTHON ?= python3.11
+# The project's Python. pyenv's shims answer only for the selected version, so the
+# interpreter of pyenv's newest 3.12 is named directly when pyenv is there.
+PYTHON_VERSION := 3.12
+ifeq ($(origin UV_PYTHON),undefined)
+UV_PYTHON := $(or $(shell pyenv prefix $(PYTHON_VERSION) 2>/dev/null | sed -n '1s|$$|/bin/python$(PYTHON_VERSION)|p'),python$(PYTHON_VERSION))
+endif
+export UV_PYTHON
 UV_VERSION := 0.13.8
 UV := $(CACHE_DIR)/tools/uv-$(UV_VERSION)/bin/uv
 VENV := $(UV_PROJECT_ENVIRONMENT)

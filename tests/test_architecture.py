@@ -18,7 +18,8 @@ PACKAGE = REPO / "operator" / "agent_release"
 
 # the controller's modules that decide, and are told and asked in plain values
 DECISION = {"machine", "plan", "facts", "rollouts", "registry"}
-PURE = {"api", "stats", "summary", "gates", "canary", "taskresults", "manifests"}
+# `files`, `manifests`, `taskresults` read a person's local files: no cluster, no network
+PURE = {"api", "stats", "summary", "gates", "canary", "taskresults", "manifests", "files"}
 IO_LIBRARIES = {"httpx", "kopf", "kubernetes", "prometheus_client", "socket", "asyncio"}
 
 

@@ -116,14 +116,25 @@ def test_import_to_stdout_prints_the_notes_on_stderr(
     assert "note: 3 trial(s) resolved although the agent timed out" in err
 
 
-def test_missing_flag_is_a_usage_error_naming_it(
+def test_missing_flags_are_one_usage_error_naming_them_all(
     capsys: pytest.CaptureFixture[str], benchmarks: Path
 ) -> None:
+    """The cursor run has no run_metadata.json: model and versions are unknown too."""
+    code, out, err = run(capsys, "import", "--format", "terminal-bench", benchmarks / CURSOR)
+    assert (code, out) == (64, "")
+    assert err == (
+        "agent-release: --model, --dataset-version, --harness-version, --agent, --runtime: "
+        "required: the files do not say the evaluated model, the dataset version, the harness "
+        "version, the agent service this report evaluates, the agent runtime version\n"
+    )
     code, out, err = run(
-        capsys, "import", "--format", "terminal-bench", benchmarks / CURSOR, "--agent", "a"
+        capsys, "import", "--format", "terminal-bench", benchmarks / DROID, "--agent", "a"
     )
     assert (code, out) == (64, "")
-    assert err == "agent-release: --model: required: the files do not say the evaluated model\n"
+    assert err == (
+        "agent-release: --model, --runtime: required: the files do not say the evaluated "
+        "model, the agent runtime version\n"
+    )
 
 
 @pytest.mark.parametrize(
@@ -149,3 +160,26 @@ def test_unreadable_benchmark_output_exits_65(
     assert code == 65
     assert err.startswith(f"agent-release: {broken}")
     assert len(err.strip().splitlines()) == 1
+
+
+def test_reading_options_and_pointers_from_the_command_line(
+    capsys: pytest.CaptureFixture[str], benchmarks: Path, tmp_path: Path
+) -> None:
+    """A reading option of another format is a usage error; an LFS pointer is bad input."""
+    argv: list[str | Path] = ["import", "--format", "terminal-bench", benchmarks / DROID]
+    argv += ["--scorer", "reward"]
+    code, _, err = run(capsys, *argv, "--agent", "a", "--runtime", "1", "--model", "m")
+    assert (code, err) == (
+        64,
+        "agent-release: --scorer: only for --format inspect or harbor or lm-eval\n",
+    )
+    pointer = benchmarks / (
+        "mle-bench/openai-mle-bench/runs/2024-09-06T18-25-55-UTC_run-group_aide/"
+        "2024-09-19T20-07-15-GMT_grading_report.json"
+    )
+    code, _, err = run(capsys, "import", "--format", "mle-bench", pointer, "--pass", "gold")
+    assert code == 65
+    assert err == (
+        f"agent-release: {pointer}: a Git LFS pointer, not the file: the real file "
+        "(144,465 bytes, sha256 ffe86eef...) is in Git LFS; fetch it with `git lfs pull`\n"
+    )

@@ -10,6 +10,7 @@ fixture exists) follow the layouts of xlang-ai/OSWorld and openai/mle-bench.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +54,31 @@ TAU2_HOTEL = (
     "tau2-bench/oscaralvaro-tau2-bench/data/simulations/2026-04-04T13-13-08.148739_hotel_calle"
     "_llm_agent_gemma-3-27b-it_user_simulator_gemma-3-12b-it.json"
 )
+MLE_LIST = (
+    "mle-bench/tingtang2-mle-bench/runs/2026-01-26T12-32-25-GMT_run-group_rdagent/"
+    "grading_summary.json"
+)
 EVALS = "openai-evals/openai-evals"
 EVALS_FINAL_ONLY = f"{EVALS}/evals/registry/data/self_prompting/oriprompt.log"
 EVALS_NO_FINAL = (
     f"{EVALS}/tests/unit/evals/biomed2402/SRL/log/gpt-4-cot_semantic_role_recognition.jsonl"
+)
+
+TB_GOOSE = "terminal-bench/20250829_goose_claude-4-opus/2025-08-27__22-13-13_results.json"
+SWE_LITE = "swe-bench/Beaverise-trevec-swe-bench-results/v5_lite_300/evaluation_report.json"
+TAU_AVALJOT = (
+    "tau-bench/avaljotsingh-tau-bench/"
+    "assertions-agent-none-0.1_range_80-90_user-none-llm_0618150115.json"
+)
+TAU2_FISH = (
+    "tau2-bench/oscaralvaro-tau2-bench/data/simulations/2026-04-04T19:21:40.388902_fishtrader"
+    "_garbich_llm_agent_gemma-3-27b-it_user_simulator_gemma-3-12b-it.json"
+)
+INSPECT = "inspect/UKGovernmentBEIS-inspect_ai/tests/analysis/test_logs"
+HARBOR = "harbor/ryanbbrown-ThinHarness-terminal-bench/artifacts/paid-e2e-84105f07"
+MLE_POINTER = (
+    "mle-bench/openai-mle-bench/runs/2024-09-06T18-25-55-UTC_run-group_aide/"
+    "2024-09-19T20-07-15-GMT_grading_report.json"
 )
 
 T, W, INFRA = FailureClass.TIMEOUT, FailureClass.WRONG_RESULT, FailureClass.INFRA_ERROR
@@ -101,7 +123,21 @@ REAL_FIXTURES = [
     ("tau2-bench", TAU2_TASK8_PASS, 1, 1, {}),
     ("tau2-bench", TAU2_HOTEL, 3, 2, {W: 1}),
     ("openai-evals", EVALS_FINAL_ONLY, 1500, 311, {W: 1189}),
+    # the second collection (SOURCES.md): current eval frameworks and newer layouts
+    ("terminal-bench", TB_GOOSE, 80, 39, {T: 19, W: 22}),
+    ("swebench", SWE_LITE, 300, 105, {W: 194, INFRA: 1}),
+    ("tau-bench", TAU_AVALJOT, 10, 5, {W: 3, INFRA: 2}),
+    ("tau2-bench", TAU2_FISH, 15, 14, {W: 1}),
+    ("inspect", f"{INSPECT}/2025-05-12T20-28-13-04-00_popularity.json", 3, 2, {W: 1}),
+    ("inspect", f"{INSPECT}/2025-05-12T20-28-26-04-00_security-guide.json", 3, 3, {}),
+    ("harbor", f"{HARBOR}/job-result.json", 1, 1, {}),
+    ("harbor", f"{HARBOR}/trial-result.json", 1, 1, {}),
 ]
+# Files that are not results, refused with one line naming them (test_importers_errors.py
+# and below check the words), and files read as part of another (logs, metadata).
+REFUSED = {MLE_POINTER: "mle-bench", EVALS_NO_FINAL: "openai-evals"}
+MULTI_SEED = {MLE_LIST}  # 9 competitions x 5 seeds: test_mle_bench_list_of_competition_reports
+COMPANIONS = {f"{TB_DROID}/run_metadata.json"}  # SWE-bench logs/ are read with their report
 
 FLAGS_KW: dict[str, Any] = {
     "agent": "support-agent",
@@ -136,15 +172,34 @@ def test_real_fixture_counts(
     assert all(note and "\n" not in note for note in run.notes)
 
 
+def test_every_fixture_file_is_imported_or_refused(benchmarks: Path) -> None:
+    """Each real file is a result with known counts, a non-result refused, or a part of one."""
+    covered = {rel for _, rel, *_ in REAL_FIXTURES} | set(REFUSED) | MULTI_SEED | COMPANIONS
+    for path in sorted(benchmarks.rglob("*")):
+        relative = str(path.relative_to(benchmarks))
+        if not path.is_file() or relative == "SOURCES.md" or "/logs/run_evaluation/" in relative:
+            continue
+        owners = [c for c in covered if relative == c or relative.startswith(c + "/")]
+        assert owners, f"{relative} is neither imported nor refused by a test"
+    for relative, fmt in REFUSED.items():
+        with pytest.raises(ImportFormatError) as error:
+            read_run(fmt, benchmarks / relative)
+        assert str(error.value).startswith(f"{benchmarks / relative}: ")
+        assert "\n" not in str(error.value)
+
+
 def test_format_names() -> None:
     assert list(FORMATS) == [
         "swebench",
         "terminal-bench",
+        "harbor",
         "tau-bench",
         "tau2-bench",
         "openai-evals",
         "osworld",
         "mle-bench",
+        "inspect",
+        "lm-eval",
         "jsonl",
     ]
 
@@ -299,6 +354,25 @@ def test_tau2_rules_and_measures(benchmarks: Path) -> None:
     hotel = _read(benchmarks, "tau2-bench", TAU2_HOTEL)
     assert "7 of the 10 listed task(s) have no simulation and are not counted" in hotel.notes
     assert seed_runs(hotel.results)[0].cost_usd == 0.0
+
+
+def test_mle_bench_list_of_competition_reports(benchmarks: Path) -> None:
+    """SOURCES.md: 9 competitions x 5 seeds, 43 submissions exist, 39 valid, 6 null scores;
+    the 5 raw gold medals include padded 0.0 scores on a lower-is-better metric."""
+    path = benchmarks / MLE_LIST
+    data = json.loads(path.read_text())
+    run = _read(benchmarks, "mle-bench", MLE_LIST)
+    seeds = seed_runs(run.results)
+    assert [s.tasks for s in seeds] == [9] * 5
+    assert sum(r["submission_exists"] for r in data) == 43
+    assert sum(r["valid_submission"] for r in data) == 39
+    assert sum(r["score"] is None for r in data) == 6
+    assert sum(r["gold_medal"] for r in data) == 5
+    passed = [r for r in run.results if r.passed]
+    assert len(passed) == 2  # the two gold scores that are not padding
+    failures = Counter(r.failure for r in run.results if not r.passed)
+    assert failures == {W: 36, INFRA: 7}  # 4 unscorable + 3 padded; 2 without a submission
+    assert "3 competition report(s) with a padded score" in " ".join(run.notes)
 
 
 def test_openai_evals_final_report_only(benchmarks: Path) -> None:
@@ -503,3 +577,48 @@ def test_seed_limit_and_no_paths(tmp_path: Path) -> None:
         build_report([run], flags)
     with pytest.raises(ImportInputError, match=r"^no PATH given"):
         build_report([], flags)
+
+
+# -- tau2's split ("dir") layout -------------------------------------------------------------
+
+
+def split_tau2(source: Path, folder: Path, *, files: bool = True) -> Path:
+    """A monolithic tau2 results file written in the dir layout, as `Results.save(format="dir")`."""
+    data = json.loads(source.read_text())
+    simulations = data.pop("simulations")
+    data["simulation_index"] = [
+        {
+            "id": sim["id"],
+            "task_id": sim["task_id"],
+            "trial": sim["trial"],
+            "reward": (sim.get("reward_info") or {}).get("reward"),
+            "termination_reason": sim["termination_reason"],
+            "agent_cost": sim.get("agent_cost"),
+            "duration": sim.get("duration"),
+        }
+        for sim in simulations
+    ]
+    folder.mkdir(parents=True)
+    (folder / "results.json").write_text(json.dumps(data))
+    if files:
+        (folder / "simulations").mkdir()
+        for sim in simulations:
+            (folder / "simulations" / f"{sim['id']}.json").write_text(json.dumps(sim))
+    return folder
+
+
+def test_tau2_split_layout_reads_like_the_monolithic_file(benchmarks: Path, tmp_path: Path) -> None:
+    whole = _read(benchmarks, "tau2-bench", TAU2_AIRLINE_5)
+    folder = split_tau2(benchmarks / TAU2_AIRLINE_5, tmp_path / "run")
+    for path in (folder, folder / "results.json"):
+        split = read_run("tau2-bench", path)
+        assert sorted(split.results) == sorted(whole.results)
+        assert (split.benchmark, split.model) == (whole.benchmark, whole.model)
+    index_only = read_run(
+        "tau2-bench", split_tau2(benchmarks / TAU2_AIRLINE_5, tmp_path / "i", files=False)
+    )
+    assert seed_runs(index_only.results)[0].passed == seed_runs(whole.results)[0].passed
+    assert any("rows come from simulation_index" in note for note in index_only.notes)
+    next((folder / "simulations").iterdir()).unlink()
+    with pytest.raises(ImportFormatError, match=r"simulation_index and .* disagree: missing files"):
+        read_run("tau2-bench", folder)

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import copy
 import json
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from agent_release.importers import ImportFormatError, read_run
+from agent_release.api.evalreport import EvalReport
+from agent_release.importers import ImportFormatError, ImportInputError, read_run
+from agent_release.manifests import ManifestError, load
+from agent_release.taskresults import TaskFileError, read_task_file
 
 TB_RUN = "terminal-bench/20250811_cursor-cli_claude-4-sonnet/run1_2025-08-10__05-27-18/results.json"
 SWE_CLINE = (
@@ -255,7 +259,7 @@ def test_unreadable_json(tmp_path: Path, content: bytes, expected: str) -> None:
         ("tau2-bench", "no such file"),
         ("openai-evals", "no such file"),
         ("mle-bench", "no such file"),
-        ("jsonl", "cannot read"),
+        ("jsonl", "no such file"),
         ("osworld", "no such folder"),
     ],
 )
@@ -266,11 +270,11 @@ def test_missing_path(tmp_path: Path, fmt: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("fmt", "expected"),
     [
-        ("swebench", "is a folder; pass the SWE-bench run report <model>.<run_id>.json"),
+        ("swebench", "is a folder; pass a SWE-bench run report (<model>.<run_id>.json)"),
         ("tau-bench", "is a folder; pass a tau-bench results file"),
-        ("tau2-bench", "is a folder; pass a tau2-bench results JSON file"),
+        ("tau2-bench", "results.json: no such file"),
         ("openai-evals", "is a folder; pass an OpenAI Evals record file"),
-        ("mle-bench", "is a folder; pass the MLE-bench grading report"),
+        ("mle-bench", "is a folder; pass an MLE-bench grading report"),
         ("terminal-bench", "results.json: no such file"),
         ("osworld", "no result.txt under this folder"),
     ],
@@ -322,7 +326,7 @@ def test_a_file_of_the_wrong_format(
                 '{"spec": {"eval_name": "e", "completion_fns": ["m"]}}',
                 '{"final_report": {"accuracy": 0.3, "n_samples": 7}}',
             ],
-            "is not a whole number of passed samples",
+            "is not a whole number of passes",
         ),
         (
             ['{"spec": {"eval_name": "e", "completion_fns": ["m"]}}'] * 2,
@@ -411,20 +415,36 @@ def test_every_broken_field_gives_a_format_error_or_a_run(
     path = tmp_path / "broken.json"
     _write(fmt, path, original)
     read_run(fmt, path)  # the unbroken document reads
+    tried = _break_each_field(
+        original,
+        lambda data: _records(data, fmt),
+        lambda data: _write(fmt, path, data),
+        lambda: _read_or_format_error(fmt, path),
+    )
+    assert tried > 50
+
+
+def _break_each_field(
+    original: Any,
+    records: Callable[[Any], list[dict[str, Any]]],
+    write: Callable[[Any], None],
+    check: Callable[[], None],
+) -> int:
+    """Set every field of every record to each of VALUES, or remove it, one at a time."""
     tried = 0
-    for index, record in enumerate(_records(original, fmt)):
+    for index, record in enumerate(records(original)):
         for key in list(record):
             for value in [*VALUES, KeyError]:
                 data = copy.deepcopy(original)
-                target = _records(data, fmt)[index]
+                target = records(data)[index]
                 if value is KeyError:
                     del target[key]
                 else:
                     target[key] = value
-                _write(fmt, path, data)
-                _read_or_format_error(fmt, path)
+                write(data)
+                check()
                 tried += 1
-    assert tried > 50
+    return tried
 
 
 @pytest.mark.parametrize(
@@ -453,3 +473,175 @@ def _read_or_format_error(fmt: str, path: Path) -> None:
         message = str(error)
     assert "\n" not in message
     assert not message or message.startswith(str(path))
+
+
+# -- Git LFS pointers -------------------------------------------------------------------------
+
+MLE_POINTER = (
+    "mle-bench/openai-mle-bench/runs/2024-09-06T18-25-55-UTC_run-group_aide/"
+    "2024-09-19T20-07-15-GMT_grading_report.json"
+)
+POINTER_SAYS = (
+    "a Git LFS pointer, not the file: the real file (144,465 bytes, sha256 ffe86eef...) "
+    "is in Git LFS; fetch it with `git lfs pull`"
+)
+
+
+def test_the_official_mle_bench_pointer_is_named(benchmarks: Path) -> None:
+    path = benchmarks / MLE_POINTER
+    assert expect_error("mle-bench", path) == f"{path}: {POINTER_SAYS}"
+
+
+@pytest.mark.parametrize(
+    "fmt", ["terminal-bench", "swebench", "tau-bench", "tau2-bench", "openai-evals", "jsonl"]
+)
+def test_every_file_reader_names_a_pointer(benchmarks: Path, tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / "results.json"
+    path.write_bytes((benchmarks / MLE_POINTER).read_bytes())
+    assert expect_error(fmt, path) == f"{path}: {POINTER_SAYS}"
+
+
+def test_a_pointer_inside_a_folder_is_named(benchmarks: Path, tmp_path: Path) -> None:
+    """OSWorld reads result.txt files, Terminal-Bench its run_metadata.json beside results."""
+    task = tmp_path / "pyautogui/screenshot/gpt-4o/chrome/task-1"
+    task.mkdir(parents=True)
+    (task / "result.txt").write_bytes((benchmarks / MLE_POINTER).read_bytes())
+    assert expect_error("osworld", tmp_path) == f"{task / 'result.txt'}: {POINTER_SAYS}"
+    run = tmp_path / "tb"
+    run.mkdir()
+    (run / "results.json").write_bytes((benchmarks / TB_RUN).read_bytes())
+    (run / "run_metadata.json").write_bytes((benchmarks / MLE_POINTER).read_bytes())
+    with pytest.raises(ImportFormatError) as error:
+        read_run("terminal-bench", run)
+    assert str(error.value) == f"{run / 'run_metadata.json'}: {POINTER_SAYS}"
+
+
+def test_manifest_and_per_task_readers_name_a_pointer(benchmarks: Path, tmp_path: Path) -> None:
+    path = tmp_path / "report.yaml"
+    path.write_bytes((benchmarks / MLE_POINTER).read_bytes())
+    with pytest.raises(ManifestError) as manifest:
+        load(path, EvalReport)
+    assert str(manifest.value) == f"{path}: {POINTER_SAYS}"
+    with pytest.raises(TaskFileError) as rows:
+        read_task_file(path)
+    assert str(rows.value) == f"{path}: {POINTER_SAYS}"
+
+
+def test_a_json_file_that_only_looks_like_a_pointer_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"task_id": "version https://git-lfs.github.com/spec/v1", "passed": true}\n')
+    assert read_run("jsonl", path).results[0].passed
+
+
+# -- the sweep, for the formats of current eval frameworks ------------------------------------
+
+INSPECT_LOG = (
+    "inspect/UKGovernmentBEIS-inspect_ai/tests/analysis/test_logs/"
+    "2025-05-12T20-28-13-04-00_popularity.json"
+)
+HARBOR_TRIAL = (
+    "harbor/ryanbbrown-ThinHarness-terminal-bench/artifacts/paid-e2e-84105f07/trial-result.json"
+)
+HARBOR_JOB = (
+    "harbor/ryanbbrown-ThinHarness-terminal-bench/artifacts/paid-e2e-84105f07/job-result.json"
+)
+MLE_LIST = (
+    "mle-bench/tingtang2-mle-bench/runs/2026-01-26T12-32-25-GMT_run-group_rdagent/"
+    "grading_summary.json"
+)
+# The shape lm_eval's EvaluationTracker writes (test_importers_lm_eval.py runs the real one).
+LM_EVAL_RESULTS = {
+    "results": {"arc": {"alias": "arc", "acc,none": 0.5, "acc_stderr,none": 0.2, "sample_len": 4}},
+    "group_subtasks": {"arc": []},
+    "configs": {"arc": {"task": "arc", "num_fewshot": 0, "metadata": {"version": 1.0}}},
+    "versions": {"arc": 1.0},
+    "higher_is_better": {"arc": {"acc": True}},
+    "n-samples": {"arc": {"original": 4, "effective": 4}},
+    "config": {"model": "hf", "model_args": "pretrained=acme/tiny"},
+    "lm_eval_version": "0.4.13",
+    "model_name": "acme/tiny",
+}
+LEADERBOARD = {"resolved": ["a__a-1", "a__a-2"], "no_generation": ["a__a-3"], "no_logs": []}
+
+
+def _new_records(data: Any, kind: str) -> list[dict[str, Any]]:
+    if kind in ("inspect", "inspect-eval"):
+        sample = data["samples"][0]
+        return [data, data["eval"], data["results"], data["results"]["scores"][0], sample,
+                sample["scores"]["match"], sample["model_usage"]["openai/gpt-4o-mini"]]  # fmt: skip
+    if kind == "harbor":
+        return [data, data["verifier_result"], data["agent_result"], data["agent_execution"]]
+    if kind == "harbor-job":
+        evals = data["stats"]["evals"]
+        return [data, data["stats"], next(iter(evals.values()))]
+    if kind == "lm-eval":
+        return [data, data["results"]["arc"], data["n-samples"]["arc"], data["configs"]]
+    if kind == "mle-bench-list":
+        return [data[0], data[5]]
+    return [data]
+
+
+def _new_write(kind: str, path: Path, data: Any) -> None:
+    if kind != "inspect-eval":
+        path.write_text(json.dumps(data))
+        return
+    # a .eval archive of the same parts: header, summaries, and one member per sample
+    header = {k: v for k, v in data.items() if k != "samples"}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("header.json", json.dumps(header))
+        archive.writestr("summaries.json", json.dumps(data.get("samples")))
+        samples = data.get("samples")
+        for sample in samples if isinstance(samples, list) else []:
+            if isinstance(sample, dict):
+                name = f"samples/{sample.get('id')}_epoch_{sample.get('epoch')}.json"
+                archive.writestr(name, json.dumps(sample))
+
+
+NEW_FORMATS = [
+    ("inspect", "inspect", INSPECT_LOG, "popularity.json"),
+    ("inspect", "inspect-eval", INSPECT_LOG, "popularity.eval"),
+    ("harbor", "harbor", HARBOR_TRIAL, "result.json"),
+    ("harbor", "harbor-job", HARBOR_JOB, "job-result.json"),
+    ("lm-eval", "lm-eval", LM_EVAL_RESULTS, "results_2026-01-01T00-00-00.json"),
+    ("mle-bench", "mle-bench-list", MLE_LIST, "grading_summary.json"),
+    ("swebench", "leaderboard", LEADERBOARD, "evaluation/lite/run/results/results.json"),
+]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "kind", "source", "name"), NEW_FORMATS, ids=[kind for _, kind, _, _ in NEW_FORMATS]
+)
+def test_every_broken_field_of_the_new_formats_is_one_line(
+    benchmarks: Path, tmp_path: Path, fmt: str, kind: str, source: Any, name: str
+) -> None:
+    original = fixture_json(benchmarks, source) if isinstance(source, str) else source
+    path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _new_write(kind, path, original)
+    read_run(fmt, path)  # the unbroken document reads
+    tried = _break_each_field(
+        original,
+        lambda data: _new_records(data, kind),
+        lambda data: _new_write(kind, path, data),
+        lambda: _read_or_input_error(fmt, path),
+    )
+    assert tried > 30
+    content = path.read_bytes()
+    for cut in range(1, 20):
+        path.write_bytes(content[: len(content) * cut // 20])
+        expect_error(fmt, path)
+
+
+def _read_or_input_error(fmt: str, path: Path) -> None:
+    """A run, or one line: a format error naming the file, or a flag error naming it too."""
+    message = ""
+    try:
+        read_run(fmt, path)
+    except ImportFormatError as error:
+        message = str(error)
+        assert message.startswith(str(path))
+    except ImportInputError as error:  # e.g. a scorer or reward key the file does not have
+        message = str(error)
+        assert message.startswith("--")
+        assert str(path) in message
+    assert "\n" not in message

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from agent_release.api.types import FailureClass
-from agent_release.importers import ImportedRun, ImportFormatError, read_run
+from agent_release.importers import ImportedRun, ImportFormatError, PassRule, ReadOptions, read_run
 from agent_release.taskresults import seed_runs
 
 T, W, INFRA, TOOL = (
@@ -173,11 +173,37 @@ def test_mle_bench_grading_report(tmp_path: Path) -> None:
         tmp_path / "2024-10-10T12-00-00-GMT_grading_report.json", grading_report(MLE_REPORTS)
     )
     run = read_run("mle-bench", path)
-    assert summary(run) == [(1, 4, 1, {W: 3})]
+    assert summary(run) == [(1, 4, 1, {W: 2, INFRA: 1})]
     assert run.notes == [
-        "1 competition(s) without a submission: wrong_result",
-        "1 competition(s) with an invalid submission: wrong_result",
+        "1 competition report(s) without a submission: wrong_result",
+        "1 competition report(s) with a submission the grader could not score: infra_error",
+        "a pass is any_medal (--pass any-medal)",
     ]
+
+
+def test_mle_bench_pass_rules_and_padded_scores(tmp_path: Path) -> None:
+    gold = competition("denoising-dirty-documents", medal=True) | {"gold_medal": True}
+    padded = competition("electricity-demand", medal=True) | {
+        "score": 0.0,
+        "is_lower_better": True,
+        "gold_medal": True,
+    }
+    below = competition("spaceship-titanic", medal=False)  # valid, above the median
+    path = write_json(tmp_path / "grading_summary.json", [gold, padded, below])  # a list
+    by_rule = {
+        rule: summary(read_run("mle-bench", path, ReadOptions(pass_rule=rule))) for rule in PassRule
+    }
+    assert by_rule == {
+        PassRule.ANY_MEDAL: [(1, 3, 1, {INFRA: 1, W: 1})],
+        PassRule.ABOVE_MEDIAN: [(1, 3, 2, {INFRA: 1})],
+        PassRule.GOLD: [(1, 3, 1, {INFRA: 1, W: 1})],
+    }
+    bad = write_json(tmp_path / "bad.json", [gold, {**below, "valid_submission": "yes"}])
+    with pytest.raises(ImportFormatError) as error:
+        read_run("mle-bench", bad)
+    assert str(error.value) == (
+        f"{bad}: field '[1].valid_submission' must be true or false, got \"yes\""
+    )
 
 
 def test_mle_bench_repeated_competitions_are_seeds(tmp_path: Path) -> None:

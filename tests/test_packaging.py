@@ -14,6 +14,7 @@ import json
 import re
 import shutil
 import subprocess
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -568,9 +569,12 @@ def test_dockerfile_runs_the_operator_as_non_root() -> None:
     assert re.search(r"\bLOGNAME=\S", env)
     assert any(w == "RUN" and "--frozen" in r and "--no-dev" in r for w, r in steps)
     assert all(r.startswith("${PYTHON_IMAGE}") for w, r in steps if w == "FROM")
-    assert re.search(
-        r"^ARG PYTHON_IMAGE=python:3\.11-slim", "\n".join(f"{w} {r}" for w, r in steps), re.M
-    )
+    # The image runs the Python the tests ran on: requires-python's and the Makefile's.
+    [python] = re.findall(r'^requires-python = ">=(3\.\d+)"$', pyproject, re.M)
+    makefile = (REPO / "Makefile").read_text(encoding="utf-8")
+    assert f"PYTHON_VERSION := {python}\n" in makefile
+    assert any(f"{w} {r}".startswith(f"ARG PYTHON_IMAGE=python:{python}-slim") for w, r in steps)
+    assert f"UV_PYTHON=/usr/local/bin/python{python}" in " ".join(r for w, r in steps)
 
 
 def test_ports_agree(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -619,3 +623,25 @@ def test_deployment_is_locked_down() -> None:
         "name: AGENT_RELEASE_METRICS_PORT",
     ):
         assert line in text, line
+
+
+def test_the_lock_has_what_pyproject_asks_for() -> None:
+    """`uv sync --frozen` (the Makefile, the image) trusts uv.lock without checking it
+    against pyproject.toml: a dependency added to one and not locked would be missing
+    from the image (the CLI imports zstandard for inspect logs)."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    lock = tomllib.loads((REPO / "uv.lock").read_text(encoding="utf-8"))
+    [root] = [p for p in lock["package"] if p["name"] == project["project"]["name"]]
+
+    def names(requirements: list[Any]) -> set[str]:
+        found = set()
+        for requirement in requirements:
+            if isinstance(requirement, str):
+                found.add(re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0].lower())
+        return found
+
+    locked = {d["name"] for d in root["dependencies"]}
+    assert names(project["project"]["dependencies"]) <= locked
+    groups = root["dev-dependencies"]
+    for group, requirements in project["dependency-groups"].items():
+        assert names(requirements) <= {d["name"] for d in groups[group]}, group

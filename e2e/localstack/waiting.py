@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
-
-T = TypeVar("T")
 
 
 class Pending(Exception):
     """The condition does not hold yet; the message says what was observed."""
 
 
-def wait_for(check: Callable[[], T], timeout: float, what: str, interval: float = 0.5) -> T:
+def wait_for[T](check: Callable[[], T], timeout: float, what: str, interval: float = 0.5) -> T:
     """Return ``check()``'s first result that does not raise :class:`Pending`.
 
     Raises :class:`TimeoutError` naming ``what`` and the last :class:`Pending` message.

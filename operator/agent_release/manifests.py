@@ -8,15 +8,15 @@ The CLI prints it and exits 65; the operator writes it into a `Valid` condition.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-M = TypeVar("M", bound=BaseModel)
+from .files import FileError, read_text
 
 
-class ManifestError(ValueError):
+class ManifestError(FileError):
     """Input that cannot be used as given; retrying will not help, fixing the input will."""
 
 
@@ -41,7 +41,7 @@ def validation_message(error: ValidationError) -> str:
     return f"field {where}: {what}{more}" if where else f"{what}{more}"
 
 
-def parse(data: Any, model: type[M], source: str) -> M:
+def parse[M: BaseModel](data: Any, model: type[M], source: str) -> M:
     """Validate a decoded object as `model`; `source` names it in errors."""
     if not isinstance(data, dict):
         raise ManifestError(f"{source}: expected a mapping, got {type(data).__name__}")
@@ -54,18 +54,9 @@ def parse(data: Any, model: type[M], source: str) -> M:
         raise ManifestError(f"{source}: {validation_message(error)}") from None
 
 
-def load(path: Path, model: type[M]) -> M:
+def load[M: BaseModel](path: Path, model: type[M]) -> M:
     """Read one manifest file (YAML or JSON, a single document)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ManifestError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ManifestError(f"{path}: is a directory, expected a manifest file") from None
-    except OSError as error:
-        raise ManifestError(f"{path}: cannot read ({error.strerror})") from None
-    except UnicodeDecodeError:
-        raise ManifestError(f"{path}: not UTF-8 text") from None
+    text = read_text(path, "a manifest file", ManifestError)
     try:
         documents = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as error:

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 from .api.evalreport import DurationSummary, EvalReportSpec, SeedRun, TokenCounts
 from .api.types import FailureClass
+from .files import FileError, read_bytes, read_text
 
 
 class TaskResult(NamedTuple):
@@ -174,7 +175,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
 _FAILURES = {c.value: c for c in FailureClass}
 
 
-class TaskFileError(ValueError):
+class TaskFileError(FileError):
     """A per-task results file that cannot be read; the message names file, line and field."""
 
 
@@ -214,12 +215,7 @@ def read_task_file(path: Path) -> list[TaskResult]:
     times faster than one call per line on 60k-row files; only when that fails is
     the file decoded line by line, to name the line at fault.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise TaskFileError(f"{path}: cannot read ({error.strerror})") from None
-    except UnicodeDecodeError:
-        raise TaskFileError(f"{path}: not UTF-8 text") from None
+    text = read_text(path, "a per-task results file (jsonl)", TaskFileError)
     numbered = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
     try:
         records = json.loads("[" + ",".join(line for _, line in numbered) + "]")
@@ -293,10 +289,7 @@ def load_per_task(
 
 
 def _check_digest(path: Path, expected: str) -> None:
-    try:
-        actual = hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError as error:
-        raise TaskFileError(f"{path}: cannot read ({error.strerror})") from None
+    actual = hashlib.sha256(read_bytes(path, "a per-task results file", TaskFileError)).hexdigest()
     if actual != expected:
         raise TaskFileError(
             f"{path}: sha256 is {actual}, the report's results.sha256 says {expected}"

@@ -46,7 +46,9 @@ from ..api.policy import GuardrailMetric
 from . import histogram
 from .counts import GUARDRAIL_FIELDS, Counts
 
-MIN_UNITS = 10  # intervals a ratio's variance is estimated from before it may decide
+# Intervals a ratio's variance is estimated from before it may decide: with fewer, the
+# small-sample factor is unbounded; with a few more it is still large (`small_sample`).
+MIN_UNITS = 4
 QUANTILE = 0.95
 # How far into a tail the sequential tests decide, as a normal deviate: their bounds,
 # log 1/α for α of a few in ten thousand, are crossed near z = √(2·log 1/α) ≈ 3.5.

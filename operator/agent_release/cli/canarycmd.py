@@ -34,6 +34,7 @@ from ..canary.queries import (
     selector,
     traffic_query,
 )
+from ..files import read_text
 from ..manifests import ManifestError, load
 from .errors import EX_UNAVAILABLE, UsageError
 
@@ -197,10 +198,7 @@ def _finite(value: float) -> float | None:
 
 
 def _read_intervals(path: Path) -> Iterator[tuple[float, Counts, Counts]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ManifestError(f"{path}: cannot read ({error.strerror})") from None
+    text = read_text(path, "a JSON-lines file of intervals", ManifestError)
     previous = -math.inf
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():

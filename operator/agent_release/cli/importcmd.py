@@ -22,9 +22,11 @@ from ..importers import (
     FORMATS,
     ImportedRun,
     ImportInputError,
+    PassRule,
+    ReadOptions,
     ReportFlags,
     build_report,
-    read_run,
+    read_runs,
     slice_rows,
 )
 from ..taskresults import dump_task_lines
@@ -42,6 +44,17 @@ def register(commands: Any) -> None:
     )
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     parser.add_argument("--format", required=True, choices=list(FORMATS), dest="fmt")
+    parser.add_argument(
+        "--scorer",
+        help="inspect: the scorer that decides a pass; harbor: the reward key; lm-eval: the "
+        "metric[,filter] (default: the first)",
+    )
+    parser.add_argument(
+        "--pass",
+        dest="pass_rule",
+        choices=[rule.value for rule in PassRule],
+        help="mle-bench: the medal that counts as a pass (default: the report's medals, any)",
+    )
     parser.add_argument("--slice", dest="slice_name", help="slice name (default: the benchmark)")
     parser.add_argument("--capability", choices=[c.value for c in Capability])
     parser.add_argument("--agent", help="the agent service evaluated")
@@ -79,7 +92,11 @@ def _tools(pairs: list[str]) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     tools = _tools(args.tool)  # the command line first: no file is read for a bad one
-    runs = [read_run(args.fmt, path) for path in args.paths]
+    options = ReadOptions(
+        scorer=args.scorer,
+        pass_rule=PassRule(args.pass_rule) if args.pass_rule else None,
+    )
+    runs = read_runs(args.fmt, args.paths, options)
     flags = ReportFlags(
         slice_name=args.slice_name,
         capability=Capability(args.capability) if args.capability else None,

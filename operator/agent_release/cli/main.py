@@ -14,9 +14,8 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from .. import __version__
-from ..importers import ImportFormatError, ImportInputError
-from ..manifests import ManifestError
-from ..taskresults import TaskFileError
+from ..files import FileError
+from ..importers import ImportInputError
 from . import canarycmd, clustercmd, gatecmd, importcmd
 from .errors import EX_DATAERR, EX_SOFTWARE, EX_USAGE, UsageError
 
@@ -51,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportInputError as error:  # names the flag to fix
         print(f"agent-release: {error}", file=sys.stderr)
         return EX_USAGE
-    except (ManifestError, TaskFileError, ImportFormatError) as error:
+    except FileError as error:  # a manifest, per-task results or benchmark output
         print(f"agent-release: {error}", file=sys.stderr)
         return EX_DATAERR
     except KeyboardInterrupt:

@@ -15,24 +15,30 @@ in a file never stop an import.
 
 from __future__ import annotations
 
+import enum
 import json
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeGuard
 
-from ..api.types import Capability
+from .. import files
+from ..api.types import Capability, FailureClass
+from ..files import FileError
 from ..taskresults import TaskResult
 
 # A task passes when its reward reaches 1 (tau-bench and tau2 use this tolerance);
 # a reward is a number from 0 to REWARD_MAX.
 REWARD_TOLERANCE = 1e-6
 REWARD_MAX = 1 + REWARD_TOLERANCE
+# The most task rows a count in a file may stand for (aggregate-only formats make one
+# placeholder row per counted task): a corrupt count is refused, not allocated.
+MAX_TASKS = 1_000_000
 
 
-class ImportFormatError(ValueError):
+class ImportFormatError(FileError):
     """A benchmark output that cannot be read; the one-line message names file and field."""
 
 
@@ -49,6 +55,8 @@ class ImportedRun:
     `per_task` is False when the format only had aggregate counts (an OpenAI Evals
     record with a final report and no events): the rows then carry the counts under
     placeholder task ids, and must not be used for a paired per-task comparison.
+    `slice_dataset_versions` holds the dataset version of each slice of a run whose
+    rows belong to several (lm-eval: one per task).
     """
 
     source: Path
@@ -61,21 +69,43 @@ class ImportedRun:
     run_id: str | None = None
     notes: list[str] = field(default_factory=list)
     per_task: bool = True
+    slice_dataset_versions: Mapping[str, str] = field(default_factory=dict)
+
+    def dataset_version_of(self, slice_name: str) -> str | None:
+        """The dataset version of one slice (a run of several tasks has one per task)."""
+        return self.slice_dataset_versions.get(slice_name, self.dataset_version)
+
+
+class PassRule(enum.StrEnum):
+    """`--pass`: which MLE-bench medal counts as a pass (docs/formats.md, mle-bench)."""
+
+    ANY_MEDAL = "any-medal"
+    ABOVE_MEDIAN = "above-median"
+    GOLD = "gold"
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOptions:
+    """How to read a run, for the formats that need a choice (`read_runs` checks which).
+
+    `scorer` (`--scorer`): the inspect_ai scorer, or the Harbor reward key, that says
+    whether a task passed, when a run has several. `pass_rule` (`--pass`): the
+    MLE-bench medal that counts as a pass.
+    """
+
+    scorer: str | None = None
+    pass_rule: PassRule | None = None
+
+
+NO_OPTIONS = ReadOptions()
 
 
 # -- reading files ------------------------------------------------------------------------
 
 
 def read_bytes(path: Path, hint: str) -> bytes:
-    """The content of a file; `hint` says what to pass instead of a folder."""
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise ImportFormatError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ImportFormatError(f"{path}: is a folder; pass {hint}") from None
-    except OSError as error:
-        raise ImportFormatError(f"{path}: cannot read ({error.strerror})") from None
+    """The content of a benchmark output; `hint` says what to pass instead of a folder."""
+    return files.read_bytes(path, hint, ImportFormatError)
 
 
 def parse_json(raw: bytes | str, where: str) -> Any:
@@ -193,14 +223,19 @@ class Record:
             return value
         raise self.error(key, "true, false or null")
 
-    def count(self, key: str) -> int:
+    def count(self, key: str, upper: int | None = None) -> int:
+        """A non-negative integer; `upper` bounds counts that rows are made from."""
         value = self.data.get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        if (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and 0 <= value <= (upper or value)
+        ):
             return value
-        raise self.error(key, "a non-negative integer")
+        raise self.error(key, "a non-negative integer" + (f" up to {upper:,}" if upper else ""))
 
-    def opt_count(self, key: str) -> int | None:
-        return None if self.data.get(key) is None else self.count(key)
+    def opt_count(self, key: str, upper: int | None = None) -> int | None:
+        return None if self.data.get(key) is None else self.count(key, upper)
 
     def number(self, key: str, upper: float = math.inf) -> float:
         """A finite number from 0 to `upper`."""
@@ -309,6 +344,35 @@ def trial_seeds(
         seen.add((row.task_id, trial))
         seeded.append(row._replace(seed=trial))
     return seeded
+
+
+def whole_passes(share: float, tasks: int, what: str) -> int:
+    """The passes a share of `tasks` stands for; `what` names the two fields in the error.
+
+    Aggregate-only formats state a pass rate and a count; their product must be a
+    whole number of tasks, or the two do not describe one run.
+    """
+    passed = round(share * tasks)
+    if tasks == 0 or abs(share * tasks - passed) > 1e-6 * tasks:
+        raise ImportFormatError(f"{what} is not a whole number of passes")
+    return passed
+
+
+def placeholder_rows(
+    prefix: str, counts: Iterable[tuple[FailureClass | None, int]], slice_name: str | None = None
+) -> list[TaskResult]:
+    """Rows that carry counts only (`per_task` False): `prefix#1`, `prefix#2`, ...
+
+    `counts` gives how many rows pass (None) or fail with each class, in order.
+    """
+    rows: list[TaskResult] = []
+    for failure, count in counts:
+        start = len(rows)
+        rows += [
+            TaskResult(f"{prefix}#{start + n + 1}", failure is None, 1, failure, slice=slice_name)
+            for n in range(count)
+        ]
+    return rows
 
 
 def first_lines(values: Iterable[str], limit: int = 3) -> str:

@@ -12,10 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..taskresults import TaskFileError, read_task_file
-from .base import ImportedRun, ImportFormatError
+from .base import NO_OPTIONS, ImportedRun, ImportFormatError, ReadOptions
 
 
-def read(path: Path) -> ImportedRun:
+def read(path: Path, _options: ReadOptions = NO_OPTIONS) -> ImportedRun:
     """Read per-task rows from a jsonl file."""
     try:
         rows = read_task_file(path)

@@ -1,21 +1,23 @@
-"""MLE-bench (`mlebench grade`): the grading report `<timestamp>_grading_report.json`.
+"""MLE-bench (`mlebench grade`): the grading report, or a list of competition reports.
 
-`competition_reports` holds one entry per graded submission; each is one task:
+`mlebench grade` writes `<timestamp>_grading_report.json`, whose
+`competition_reports` hold one entry per graded submission; run groups also keep
+the entries as a plain JSON array (a `grading_summary.json`). Each entry is a task:
 
-* `any_medal` -> passed: MLE-bench's headline metric is the share of competitions
-  with a Kaggle medal (bronze or better). `above_median` and `gold_medal` are
-  stricter or looser readings; a team that wants one of them can convert the report
-  to the jsonl format.
-* everything else is wrong_result, for three reasons a note counts separately: no
-  submission file (`submission_exists` false: the agent delivered nothing), an
-  invalid one (`valid_submission` false: the grader could not score the CSV), or a
-  valid score below the medal thresholds. All three are the agent's output falling
-  short, not a failing tool call or a broken harness, and the report does not say
-  whether a missing file came from a crash or from the time limit.
+* it passes when it earned the medal of the pass rule: `any_medal` by default
+  (MLE-bench's headline metric: bronze or better), `--pass above-median` or
+  `--pass gold`;
+* no submission file (`submission_exists` false) -> wrong_result: the agent
+  delivered nothing (the report does not say whether it crashed or ran out of time);
+* a submission the grader could not score (`valid_submission` false, score null)
+  -> infra_error: there is no grade, so no verdict;
+* a padded score -> infra_error: exactly 0 on a lower-is-better metric is a perfect
+  error, and is what a run writes when it produced no real score (the tingtang2
+  fixture's five raw "gold medals" include three such zeros); it is not a medal;
+* a valid score that missed the rule -> wrong_result.
 
-When `mlebench grade` gets several submissions of one competition (one per seed),
-the k-th entry of a competition becomes seed k. The report holds no model, versions,
-durations or costs: they come from flags.
+When a competition is graded several times (one submission per seed), its k-th
+entry is seed k. The report holds no model, versions, durations or costs.
 """
 
 from __future__ import annotations
@@ -24,63 +26,103 @@ from pathlib import Path
 
 from ..api.types import Capability, FailureClass
 from ..taskresults import TaskResult
-from .base import ImportedRun, ImportFormatError, expect_object, load_json
+from .base import (
+    NO_OPTIONS,
+    ImportedRun,
+    ImportFormatError,
+    PassRule,
+    ReadOptions,
+    Record,
+    expect_object,
+    is_number,
+    load_json,
+)
 
-_HINT = "the MLE-bench grading report <timestamp>_grading_report.json"
+_HINT = "an MLE-bench grading report (or a list of competition reports)"
 _TOTALS = {
     "total_runs": None,
     "total_runs_with_submissions": "submission_exists",
     "total_valid_submissions": "valid_submission",
     "total_medals": "any_medal",
 }
+_KEY = "competition_reports"
+_RULES = {
+    PassRule.ANY_MEDAL: "any_medal",
+    PassRule.ABOVE_MEDIAN: "above_median",
+    PassRule.GOLD: "gold_medal",
+}
 
 
-def read(path: Path) -> ImportedRun:
-    """Read one MLE-bench grading report."""
+def read(path: Path, options: ReadOptions = NO_OPTIONS) -> ImportedRun:
+    """Read one MLE-bench grading (a report object or a list of competition reports)."""
     file = str(path)
-    root = expect_object(load_json(path, _HINT), file, "an MLE-bench grading report")
-    reports = list(root.children("competition_reports"))
+    data = load_json(path, _HINT)
+    if isinstance(data, list):
+        root = Record({_KEY: data}, file)
+        prefix = ""
+    else:
+        root = expect_object(data, file, "an MLE-bench grading report")
+        prefix = _KEY
+    reports = list(root.children(_KEY))
     if not reports:
-        raise ImportFormatError(f"{file}: field 'competition_reports' is empty")
+        raise ImportFormatError(
+            f"{file}: {'field ' + repr(prefix) if prefix else 'the list'} is empty"
+        )
+    rule = options.pass_rule or PassRule.ANY_MEDAL
+    medal_key = _RULES[rule]
     rows: list[TaskResult] = []
     seen: dict[str, int] = {}
-    no_submission = invalid = 0
+    counts = {"no_submission": 0, "invalid": 0, "padded": 0}
     totals = dict.fromkeys(_TOTALS, 0)
-    for report in reports:
+    for entry in reports:
+        # In a plain list, errors name '[i]', not 'competition_reports[i]'.
+        report = entry if prefix else Record(entry.data, file, entry.path.removeprefix(_KEY))
         competition = report.text("competition_id")
         exists = report.flag("submission_exists")
         valid = report.flag("valid_submission")
-        medal = report.flag("any_medal")
-        if medal and not valid:
+        medal = report.flag(medal_key)
+        if report.flag("any_medal") and not valid:
             raise report.error("any_medal", "false for an invalid submission")
-        no_submission += not exists
-        invalid += exists and not valid
         for key, field in _TOTALS.items():
             totals[key] += 1 if field is None else report.flag(field)
+        failure: FailureClass | None = None
+        if not exists:
+            failure = FailureClass.WRONG_RESULT
+            counts["no_submission"] += 1
+        elif not valid:
+            failure = FailureClass.INFRA_ERROR
+            counts["invalid"] += 1
+        elif _padded(report):
+            failure = FailureClass.INFRA_ERROR
+            counts["padded"] += 1
+        elif not medal:
+            failure = FailureClass.WRONG_RESULT
         seen[competition] = seen.get(competition, 0) + 1
         rows.append(
             TaskResult(
                 task_id=competition,
-                passed=medal,
+                passed=failure is None,
                 seed=seen[competition],
-                failure=None if medal else FailureClass.WRONG_RESULT,
+                failure=failure,
             )
         )
     for key, computed in totals.items():
-        if key in root and root.count(key) != computed:
+        if prefix and key in root and root.count(key) != computed:
             raise ImportFormatError(
                 f"{file}: field '{key}' is {root.count(key)}, "
                 f"but competition_reports add up to {computed}"
             )
 
     notes = [
-        f"{count} competition(s) {text}: wrong_result"
+        f"{count} competition report(s) {text}"
         for count, text in (
-            (no_submission, "without a submission"),
-            (invalid, "with an invalid submission"),
+            (counts["no_submission"], "without a submission: wrong_result"),
+            (counts["invalid"], "with a submission the grader could not score: infra_error"),
+            (counts["padded"], "with a padded score (0 on a lower-is-better metric): infra_error"),
         )
         if count
     ]
+    notes.append(f"a pass is {medal_key} (--pass {rule.value})")
     if max(seen.values()) > 1:
         notes.append(
             "competitions graded more than once: the k-th report of a competition is seed k"
@@ -92,3 +134,9 @@ def read(path: Path) -> ImportedRun:
         capability=Capability.CODE,
         notes=notes,
     )
+
+
+def _padded(report: Record) -> bool:
+    """A score of exactly 0 on a lower-is-better metric: a placeholder, not a result."""
+    score = report.raw("score")
+    return report.opt_flag("is_lower_better") is True and is_number(score) and score == 0

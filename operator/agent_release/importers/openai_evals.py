@@ -26,12 +26,24 @@ from pathlib import Path
 
 from ..api.types import Capability, FailureClass
 from ..taskresults import TaskResult
-from .base import ImportedRun, ImportFormatError, Record, expect_object, parse_json, read_bytes
+from .base import (
+    MAX_TASKS,
+    NO_OPTIONS,
+    ImportedRun,
+    ImportFormatError,
+    ReadOptions,
+    Record,
+    expect_object,
+    parse_json,
+    placeholder_rows,
+    read_bytes,
+    whole_passes,
+)
 
 _HINT = "an OpenAI Evals record file (JSONL)"
 
 
-def read(path: Path) -> ImportedRun:
+def read(path: Path, _options: ReadOptions = NO_OPTIONS) -> ImportedRun:
     """Read one eval run from its record file."""
     file = str(path)
     spec: Record | None = None
@@ -122,18 +134,12 @@ def _report_rows(final: Record, eval_name: str) -> list[TaskResult]:
             "'accuracy' and 'n_samples' to count passes from"
         )
     accuracy = final.number("accuracy", upper=1.0)
-    total = final.count("n_samples")
-    passed = round(accuracy * total)
-    if total == 0 or abs(accuracy * total - passed) > 1e-6 * total:
-        raise ImportFormatError(
-            f"{final.file}: field 'final_report.accuracy' ({accuracy}) times 'n_samples' ({total}) "
-            "is not a whole number of passed samples"
-        )
-    return [
-        TaskResult(
-            task_id=f"{eval_name}#{index + 1}",
-            passed=index < passed,
-            failure=None if index < passed else FailureClass.WRONG_RESULT,
-        )
-        for index in range(total)
-    ]
+    total = final.count("n_samples", MAX_TASKS)
+    passed = whole_passes(
+        accuracy,
+        total,
+        f"{final.file}: field 'final_report.accuracy' ({accuracy}) times 'n_samples' ({total})",
+    )
+    return placeholder_rows(
+        eval_name, [(None, passed), (FailureClass.WRONG_RESULT, total - passed)]
+    )

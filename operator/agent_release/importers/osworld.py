@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ..api.types import Capability, FailureClass
 from ..taskresults import TaskResult
-from .base import ImportedRun, ImportFormatError, read_bytes, show
+from .base import NO_OPTIONS, ImportedRun, ImportFormatError, ReadOptions, read_bytes, show
 
 _LAYOUT = "<root>/<action_space>/<observation_type>/<model>/<domain>/<task_id>/result.txt"
 _OBSERVATION_TYPES = frozenset({"screenshot", "a11y_tree", "screenshot_a11y_tree", "som"})
@@ -34,7 +34,7 @@ _OBSERVATION_TYPES = frozenset({"screenshot", "a11y_tree", "screenshot_a11y_tree
 _NOT_A_TASK = "onboard"
 
 
-def read(path: Path) -> ImportedRun:
+def read(path: Path, _options: ReadOptions = NO_OPTIONS) -> ImportedRun:
     """Read one OSWorld run (one action space, observation type and model)."""
     if not path.is_dir():
         what = "is a file" if path.exists() else "no such folder"

@@ -11,9 +11,9 @@ one, because seeds of different datasets or models are not seeds of one slice.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, cast
 
 from pydantic import BaseModel, ValidationError
 
@@ -30,8 +30,6 @@ from ..api.types import Capability, Stage
 from ..taskresults import TaskResult, seed_runs
 from .base import ImportedRun
 
-_M = TypeVar("_M", bound=BaseModel)
-_T = TypeVar("_T")
 _NAME_INVALID = re.compile(r"[^a-z0-9.-]+")
 
 
@@ -67,36 +65,43 @@ def build_report(runs: Sequence[ImportedRun], flags: ReportFlags) -> EvalReport:
     Seeds keep the numbers their rows carry when those differ between runs (trials
     of one file, or jsonl rows); otherwise the runs are numbered 1..N in PATH order.
     """
-    slice_name = _slice_name(runs, flags)
-    capability = _required(
+    required = _Required()
+    slice_name = required(_proposed_slice(runs, flags), "--slice", "the slice name")
+    capability = required(
         flags.capability or _agreed(runs, "capability", "the capability", "pass --capability"),
         "--capability",
         "the capability of the slice",
     )
-    model = _required(
+    model = required(
         flags.model or _agreed(runs, "model", "the model", "pass --model if they are one"),
         "--model",
         "the evaluated model",
     )
-    dataset_version = _required(
+    dataset_version = required(
         flags.dataset_version
-        or _agreed(runs, "dataset_version", "the dataset version", "seeds share one dataset"),
+        or _agreed(
+            runs,
+            lambda run: run.dataset_version_of(slice_name),
+            "the dataset version",
+            "seeds share one dataset",
+        ),
         "--dataset-version",
         "the dataset version",
     )
-    harness_version = _required(
+    harness_version = required(
         flags.harness_version
         or _agreed(runs, "harness_version", "the harness version", "seeds share one harness"),
         "--harness-version",
         "the harness version",
     )
-    run_id = _required(
+    run_id = required(
         flags.run_id or _agreed(runs, "run_id", "the run id", "pass --run-id for the report"),
         "--run-id",
         "the eval run id",
     )
-    agent = _required(flags.agent, "--agent", "the agent service this report evaluates")
-    runtime = _required(flags.runtime, "--runtime", "the agent runtime version")
+    agent = required(flags.agent, "--agent", "the agent service this report evaluates")
+    runtime = required(flags.runtime, "--runtime", "the agent runtime version")
+    required.check()
 
     results = _seeded(runs, slice_name)
     pointer = None
@@ -162,19 +167,31 @@ def slice_rows(runs: Sequence[ImportedRun], flags: ReportFlags) -> list[TaskResu
 
 
 def _slice_name(runs: Sequence[ImportedRun], flags: ReportFlags) -> str:
+    required = _Required()
+    name = required(_proposed_slice(runs, flags), "--slice", "the slice name")
+    required.check()
+    return name
+
+
+def _proposed_slice(runs: Sequence[ImportedRun], flags: ReportFlags) -> str | None:
     if not runs:
         raise ImportInputError("no PATH given: pass at least one benchmark output")
     name: str | None = flags.slice_name or _agreed(
         runs, "benchmark", "the benchmark", "import them separately, or pass --slice"
     )
-    return _required(name, "--slice", "the slice name")
+    return name
 
 
-def _agreed(runs: Sequence[ImportedRun], attribute: str, what: str, hint: str) -> Any:
+def _agreed(
+    runs: Sequence[ImportedRun],
+    attribute: str | Callable[[ImportedRun], Any],
+    what: str,
+    hint: str,
+) -> Any:
     """The value all runs give (None if none does); runs that disagree are refused."""
     sources: dict[Any, str] = {}
     for run in runs:
-        value = getattr(run, attribute)
+        value = attribute(run) if callable(attribute) else getattr(run, attribute)
         if value is not None:
             sources.setdefault(value, str(run.source))
     if len(sources) > 1:
@@ -185,10 +202,27 @@ def _agreed(runs: Sequence[ImportedRun], attribute: str, what: str, hint: str) -
     return next(iter(sources), None)
 
 
-def _required(value: _T | None, flag: str, what: str) -> _T:
-    if value is None:
-        raise ImportInputError(f"{flag}: required: the files do not say {what}")
-    return value
+class _Required:
+    """Values that a flag or the files must give; the missing ones, all in one error.
+
+    A person who left out several flags learns them all from one run, not one per
+    run. Calling the collector records a missing value and returns it as given (so
+    None); `check()` must run before any of them is used.
+    """
+
+    def __init__(self) -> None:
+        self.missing: list[tuple[str, str]] = []
+
+    def __call__[T](self, value: T | None, flag: str, what: str) -> T:
+        if value is None:
+            self.missing.append((flag, what))
+        return cast(T, value)
+
+    def check(self) -> None:
+        if self.missing:
+            flags = ", ".join(flag for flag, _ in self.missing)
+            whats = ", ".join(what for _, what in self.missing)
+            raise ImportInputError(f"{flags}: required: the files do not say {whats}")
 
 
 def _seeded(runs: Sequence[ImportedRun], slice_name: str) -> list[TaskResult]:
@@ -220,7 +254,7 @@ def _object_name(agent: str, run_id: str) -> str:
     return re.sub(r"-{2,}", "-", name)[:253].strip("-.") or agent
 
 
-def _build(cls: type[_M], flags: Mapping[str, str], /, **values: Any) -> _M:
+def _build[M: BaseModel](cls: type[M], flags: Mapping[str, str], /, **values: Any) -> M:
     """A model from flags and file values; a validation error names the flag to fix."""
     try:
         return cls(**values)

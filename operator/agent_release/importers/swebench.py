@@ -22,21 +22,26 @@ of the report's own layout), no durations, tokens or costs: those come from flag
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 
 from ..api.types import Capability, FailureClass
 from ..taskresults import TaskResult
 from .base import (
+    NO_OPTIONS,
     ImportedRun,
     ImportFormatError,
+    ReadOptions,
+    Record,
     expect_object,
     first_lines,
     load_json,
+    placeholder_rows,
     read_bytes,
 )
 
-_HINT = "the SWE-bench run report <model>.<run_id>.json"
+_HINT = "a SWE-bench run report (<model>.<run_id>.json) or a leaderboard results.json"
 _REQUIRED_LISTS = (
     "submitted_ids",
     "resolved_ids",
@@ -44,7 +49,7 @@ _REQUIRED_LISTS = (
     "error_ids",
     "empty_patch_ids",
 )
-_OPTIONAL_LISTS = ("completed_ids", "incomplete_ids")
+_OPTIONAL_LISTS = ("completed_ids", "incomplete_ids", "infra_failure_ids")
 _COUNTS = {
     "resolved_instances": "resolved_ids",
     "unresolved_instances": "unresolved_ids",
@@ -53,15 +58,49 @@ _COUNTS = {
     "completed_instances": "completed_ids",
     "submitted_instances": "submitted_ids",
 }
+# sb-cli get-report names its report `<subset>__<split>__<run_id>.json`.
+_SB_CLI_NAME = re.compile(r"^(?P<subset>[^_].*?)__(?P<split>dev|test)__(?P<run_id>.+)\.json$")
+# Leaderboard results.json (SWE-bench/experiments, evaluation/<split>/<run>/results/):
+# the lists it may hold, in the order a verdict is taken, and their class.
+_LEADERBOARD = {
+    "resolved": None,
+    "test_timeout": FailureClass.TIMEOUT,
+    "no_apply": FailureClass.WRONG_RESULT,  # the agent's patch does not apply
+    "install_fail": FailureClass.INFRA_ERROR,
+    "reset_failed": FailureClass.INFRA_ERROR,
+    "test_errored": FailureClass.INFRA_ERROR,
+    "no_logs": FailureClass.INFRA_ERROR,  # never evaluated
+    "no_generation": FailureClass.WRONG_RESULT,  # no patch at all
+    "generated": FailureClass.WRONG_RESULT,  # a patch, graded, not resolved
+    "with_logs": FailureClass.WRONG_RESULT,
+    "applied": FailureClass.WRONG_RESULT,
+}
+# The leaderboard files list resolved ids but not the dataset: its size per split.
+_SPLIT_SIZES = {"verified": 500, "lite": 300, "test": 2294, "multilingual": 300}
 # Markers swebench.harness writes into run_instance.log (harness/constants).
 _PATCH_APPLY_FAILED = ">>>>> Patch Apply Failed"
 _TESTS_TIMED_OUT = "Test timed out after"
 
 
-def read(path: Path) -> ImportedRun:
-    """Read one SWE-bench evaluation run from its run report."""
+def read(path: Path, _options: ReadOptions = NO_OPTIONS) -> ImportedRun:
+    """Read one SWE-bench evaluation run: a run report, or a leaderboard results.json."""
     file = str(path)
-    root = expect_object(load_json(path, _HINT), file, "a SWE-bench run report")
+    root = expect_object(load_json(path, _HINT), file, "a SWE-bench report")
+    if "resolved_ids" not in root and "resolved" in root:
+        return _leaderboard(path, root)
+    if "resolved_ids" not in root:
+        raise ImportFormatError(
+            f"{file}: not a SWE-bench report: expected 'resolved_ids' (a run report of the "
+            "harness, sb-cli or Multi-SWE-bench) or 'resolved' (a leaderboard results.json)"
+        )
+    return _run_report(path, root)
+
+
+def _run_report(path: Path, root: Record) -> ImportedRun:
+    """The harness's `<model>.<run_id>.json`, sb-cli's and Multi-SWE-bench's reports."""
+    file = str(path)
+    multi = "incomplete_instances" in root and "schema_version" not in root
+    sb_cli = _SB_CLI_NAME.match(path.name) if "pending_instances" in root else None
     ordered = {key: root.texts(key) for key in _REQUIRED_LISTS}
     ordered |= {key: root.opt_texts(key) for key in _OPTIONAL_LISTS}
     lists = {key: set(ids) for key, ids in ordered.items()}
@@ -72,7 +111,27 @@ def read(path: Path) -> ImportedRun:
                 f"but '{list_key}' lists {len(lists[list_key])}"
             )
     notes: list[str] = []
-    logs, model, run_id = _locate_logs(path, notes)
+    benchmark = "swe-bench"
+    if multi:
+        # Multi-SWE-bench lists its failed tasks as both incomplete and error ids.
+        benchmark, model, run_id, logs = "multi-swe-bench", None, None, None
+        lists["error_ids"] |= lists["incomplete_ids"]
+        lists["incomplete_ids"] = set()
+        notes.append("a Multi-SWE-bench final report: its incomplete (failed) tasks: infra_error")
+    elif sb_cli is not None:
+        benchmark = sb_cli.group("subset").replace("_", "-")
+        model, run_id, logs = None, sb_cli.group("run_id"), None
+        pending = root.opt_count("pending_instances") or 0
+        if pending:
+            notes.append(
+                f"{pending} instance(s) still pending in sb-cli: the report is not final, and "
+                "unlisted submitted instances are infra_error"
+            )
+    else:
+        logs, model, run_id = _locate_logs(path, notes)
+    environment = lists["infra_failure_ids"] & lists["unresolved_ids"]
+    lists["unresolved_ids"] -= environment
+    lists["error_ids"] |= environment
     graded = lists["resolved_ids"] | lists["unresolved_ids"]
     not_done = lists["unresolved_ids"] | lists["empty_patch_ids"] | lists["incomplete_ids"]
 
@@ -88,6 +147,8 @@ def read(path: Path) -> ImportedRun:
             failure = FailureClass.WRONG_RESULT
         else:  # submitted, but outside the dataset the harness evaluated
             failure = FailureClass.INFRA_ERROR
+        if iid in environment:
+            failure = FailureClass.INFRA_ERROR
         if logs is not None and iid in graded:
             _check_instance(logs / iid / "report.json", iid, failure is None, all_tests_failed)
         rows.append(TaskResult(task_id=iid, passed=failure is None, failure=failure))
@@ -96,7 +157,13 @@ def read(path: Path) -> ImportedRun:
 
     errors = Counter(row.failure for row in rows if row.task_id in lists["error_ids"])
     unevaluated = len(rows) - len(lists["resolved_ids"] | lists["error_ids"] | not_done)
+    errors[FailureClass.INFRA_ERROR] -= len(environment)
     for count, text in (
+        (
+            len(environment),
+            "unresolved instance(s) the harness flags as environment failures "
+            "(infra_failure_ids): infra_error",
+        ),
         (errors[FailureClass.INFRA_ERROR], "error instance(s) without report.json: infra_error"),
         (
             errors[FailureClass.WRONG_RESULT],
@@ -128,7 +195,7 @@ def read(path: Path) -> ImportedRun:
     return ImportedRun(
         source=path,
         results=rows,
-        benchmark="swe-bench",
+        benchmark=benchmark,
         capability=Capability.CODE,
         model=model,
         run_id=run_id,
@@ -197,3 +264,49 @@ def _check_instance(report: Path, iid: str, resolved: bool, all_failed: list[str
     groups = [tests.opt_child(name) for name in ("FAIL_TO_PASS", "PASS_TO_PASS")]
     if all(g is not None and not g.opt_texts("success") and g.opt_texts("failure") for g in groups):
         all_failed.append(iid)
+
+
+def _leaderboard(path: Path, root: Record) -> ImportedRun:
+    """A leaderboard `results.json`: resolved id lists, the rest of the split unresolved.
+
+    The file names only some instances (resolved, no generation, no logs, ...); the
+    others of the split were graded unresolved. The split comes from the folder the
+    file sits in (`evaluation/<split>/<run>/results/results.json`), whose size is
+    known; elsewhere the file is refused, since a pass rate over the listed ids alone
+    would be inflated.
+    """
+    file = str(path)
+    verdicts: dict[str, FailureClass | None] = {}
+    for key, failure in _LEADERBOARD.items():
+        for iid in root.opt_texts(key):
+            verdicts.setdefault(iid, failure)
+    parts = path.resolve().parts
+    split = parts[parts.index("evaluation") + 1] if "evaluation" in parts[:-1] else None
+    size = _SPLIT_SIZES.get(split or "")
+    if size is None:
+        raise ImportFormatError(
+            f"{file}: a leaderboard results.json names only some instances of its split; "
+            "it must sit in evaluation/<split>/<run>/results/ with split "
+            f"{', '.join(_SPLIT_SIZES)} to count the others"
+        )
+    if len(verdicts) > size:
+        raise ImportFormatError(
+            f"{file}: lists {len(verdicts)} instances, more than the {size} of split {split}"
+        )
+    rows = [TaskResult(iid, failure is None, 1, failure) for iid, failure in verdicts.items()]
+    unlisted = size - len(rows)
+    rows += placeholder_rows("unlisted", [(FailureClass.WRONG_RESULT, unlisted)])
+    run = path.parent.parent.name if path.parent.name == "results" else None
+    return ImportedRun(
+        source=path,
+        results=rows,
+        benchmark=f"swe-bench-{split}",
+        capability=Capability.CODE,
+        run_id=run,
+        notes=[
+            f"a leaderboard results.json: {unlisted} instance(s) of the {size} of split "
+            f"{split} are not listed and count as unresolved (wrong_result), under "
+            "placeholder ids"
+        ],
+        per_task=unlisted == 0,
+    )

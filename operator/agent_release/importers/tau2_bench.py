@@ -1,5 +1,10 @@
 """tau2-bench (`tau2 run`): the results file `{timestamp, info, tasks, simulations}`.
 
+PATH is the results file or the run folder. Newer tau2 versions may write the
+"dir" layout instead: results.json without `simulations` but with a
+`simulation_index`, and one `simulations/<id>.json` per simulation beside it
+(`_split_simulations`); both layouts give the same rows.
+
 Only `simulations` are counted: `tasks` may list tasks that were never simulated
 (an interrupted run, or `--num-tasks`), and a task without a simulation has no
 outcome; a note names how many. Each simulation becomes one row:
@@ -26,17 +31,20 @@ from pathlib import Path
 from ..api.types import Capability, FailureClass
 from ..taskresults import TaskResult
 from .base import (
+    NO_OPTIONS,
     REWARD_MAX,
     ImportedRun,
     ImportFormatError,
+    ReadOptions,
     Record,
     expect_object,
+    first_lines,
     load_json,
     reward_passed,
     trial_seeds,
 )
 
-_HINT = "a tau2-bench results JSON file"
+_HINT = "a tau2-bench results JSON file or run folder"
 _TERMINATIONS = {
     # A budget ran out: the step limit, the wall clock, or the model's context window.
     "max_steps": FailureClass.TIMEOUT,
@@ -55,20 +63,25 @@ _TERMINATIONS = {
     "unexpected_error": FailureClass.INFRA_ERROR,
 }
 _ENDED_NORMALLY = frozenset({"user_stop", "agent_stop"})
+_SIMULATIONS = "simulations"
 
 
-def read(path: Path) -> ImportedRun:
-    """Read one tau2 run (all its trials) from its results file."""
-    file = str(path)
-    root = expect_object(load_json(path, _HINT), file, "a tau2-bench results file")
-    simulations = list(root.children("simulations"))
+def read(path: Path, _options: ReadOptions = NO_OPTIONS) -> ImportedRun:
+    """Read one tau2 run (all its trials) from its results file or run folder."""
+    results = path / "results.json" if path.is_dir() else path
+    file = str(results)
+    root = expect_object(load_json(results, _HINT), file, "a tau2-bench results file")
+    notes: list[str] = []
+    if "simulations" in root:
+        simulations = list(root.children("simulations"))
+    else:
+        simulations = _split_simulations(root, results.parent / _SIMULATIONS, notes)
     listed = [task.ident("id") for task in root.children("tasks")]
     info = root.opt_child("info") or Record({}, file, "info")
     agent = info.opt_child("agent_info")
     environment = info.opt_child("environment_info")
     domain = environment.opt_text("domain_name") if environment else None
 
-    notes: list[str] = []
     rows: list[TaskResult] = []
     trials: list[int | None] = []
     unknown: set[str] = set()
@@ -130,6 +143,51 @@ def read(path: Path) -> ImportedRun:
         model=agent.opt_text("llm") if agent else None,
         notes=notes,
     )
+
+
+def _split_simulations(root: Record, folder: Path, notes: list[str]) -> list[Record]:
+    """The simulations of tau2's "dir" layout: `simulations/<id>.json` beside results.json.
+
+    results.json then holds a `simulation_index` of every simulation (id, task,
+    trial, reward, termination reason, cost, duration). The files must match the
+    index, as tau2's own loader demands; without the folder the index alone gives
+    the rows (no tokens: those are in the messages).
+    """
+    index = list(root.children("simulation_index")) if "simulation_index" in root else None
+    if not folder.is_dir():
+        if index is None:
+            raise root.error("simulations", "an array (or a simulations/ folder beside the file)")
+        notes.append(
+            f"no {_SIMULATIONS}/ folder beside the results: rows come from simulation_index"
+        )
+        return [_from_index(entry) for entry in index]
+    files = sorted(folder.glob("*.json"))
+    sims = [expect_object(load_json(sim, _HINT), str(sim), "a tau2 simulation") for sim in files]
+    if index is not None:
+        indexed = {entry.text("id") for entry in index}
+        on_disk = {sim.stem for sim in files}
+        if indexed != on_disk:
+            missing, extra = sorted(indexed - on_disk), sorted(on_disk - indexed)
+            raise ImportFormatError(
+                f"{root.file}: simulation_index and {folder} disagree: "
+                + "; ".join(
+                    part
+                    for part in (
+                        f"missing files {first_lines(missing)}" if missing else "",
+                        f"files not in the index {first_lines(extra)}" if extra else "",
+                    )
+                    if part
+                )
+            )
+    return sims
+
+
+def _from_index(entry: Record) -> Record:
+    """A simulation_index entry in the shape of a simulation (its reward under reward_info)."""
+    data = dict(entry.data)
+    reward = data.pop("reward", None)
+    data["reward_info"] = None if reward is None else {"reward": reward}
+    return Record(data, entry.file, entry.path)
 
 
 def _agent_tokens(sim: Record) -> tuple[int | None, int | None]:

@@ -26,9 +26,11 @@ from pathlib import Path
 from ..api.types import Capability, FailureClass
 from ..taskresults import TaskResult
 from .base import (
+    NO_OPTIONS,
     REWARD_MAX,
     ImportedRun,
     ImportFormatError,
+    ReadOptions,
     Record,
     load_json,
     reward_passed,
@@ -43,7 +45,7 @@ _FILE_NAME = re.compile(
 )
 
 
-def read(path: Path) -> ImportedRun:
+def read(path: Path, _options: ReadOptions = NO_OPTIONS) -> ImportedRun:
     """Read one tau-bench run (all its trials) from its results file."""
     file = str(path)
     data = load_json(path, _HINT)

@@ -23,7 +23,16 @@ from pathlib import Path
 
 from ..api.types import Capability, FailureClass
 from ..taskresults import TaskResult
-from .base import ImportedRun, ImportFormatError, Record, expect_object, load_json, trial_seeds
+from .base import (
+    NO_OPTIONS,
+    ImportedRun,
+    ImportFormatError,
+    ReadOptions,
+    Record,
+    expect_object,
+    load_json,
+    trial_seeds,
+)
 
 _HINT = "a Terminal-Bench run folder or its results.json"
 
@@ -51,7 +60,7 @@ _TIMEOUT_MODES = frozenset(
 _ATTEMPT = re.compile(r"\.(\d+)-of-\d+\.")
 
 
-def read(path: Path) -> ImportedRun:
+def read(path: Path, _options: ReadOptions = NO_OPTIONS) -> ImportedRun:
     """Read one `tb run` (all its trials) from a run folder or a results.json."""
     file = path / "results.json" if path.is_dir() else path
     root = expect_object(load_json(file, _HINT), str(file), "a Terminal-Bench results.json")
