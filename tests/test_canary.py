@@ -32,12 +32,14 @@ def test_one_query_per_guardrail_covers_every_release() -> None:
     matchers = selector([("support-agent", "7c9f8d"), ("billing-agent", "a1b2c3")])
     assert matchers == 'agent=~"billing-agent|support-agent",revision=~"7c9f8d|a1b2c3"'
     query = guardrail_query(GUARDRAILS[GuardrailMetric.HUMAN_INTERVENTION_RATE], matchers, 60)
-    assert query.count("agent_human_interventions_total{" + matchers + "}[60s]") == 1
+    series = "agent_human_interventions_total{" + matchers + "}"
+    # what the counters grew by: raw values less their values one interval earlier
+    assert f"clamp_min({series} - {series} offset 60s, 0)" in query
     assert '"part", "numerator"' in query
     assert '"part", "denominator"' in query
     latency = guardrail_query(GUARDRAILS[GuardrailMetric.P95_END_TO_END_LATENCY], matchers, 30)
-    assert latency.startswith("sum by (agent, revision, le) (increase(")
-    assert traffic_query(matchers, 60).endswith("[60s]))")
+    assert latency.startswith("sum by (agent, revision, le) (clamp_min(")
+    assert traffic_query(matchers, 60).endswith(" offset 60s, 0))")
 
 
 @pytest.mark.parametrize(

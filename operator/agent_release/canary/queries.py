@@ -2,10 +2,11 @@
 
 One range query per guardrail (plus one for traffic) covers every canary at once:
 the selector matches all (agent, revision) pairs under analysis, results are
-grouped `by (agent, revision)`, and each point is the increase over one analysis
-interval. A numerator/denominator pair travels in one query, each half tagged with
-a `part` label by `label_replace`, so a guardrail costs one HTTP request whatever
-the number of releases.
+grouped `by (agent, revision)`, and each point is what the counters grew by over one
+analysis interval (`_delta`: raw values less their values one interval earlier). A
+numerator/denominator pair travels in one query, each half tagged with a `part` label
+by `label_replace`, so a guardrail costs one HTTP request whatever the number of
+releases.
 
 Templates may use `$selector` and `$interval` only. Both are built here from values
 that passed strict patterns (agent names are DNS labels, revisions are pod-template
@@ -30,33 +31,43 @@ _AGENT = re.compile(AGENT_PATTERN)
 _REVISION = re.compile(r"^[a-z0-9]{1,40}$")
 
 
-def _increase(metric: str, matchers: str = "", by: str = "agent, revision") -> str:
-    """`sum by (...) (increase(metric{matchers,$selector}[$interval]))`."""
+def _delta(metric: str, matchers: str = "", by: str = "agent, revision") -> str:
+    """What a counter grew by over the interval: each series' value now less its value one
+    interval ago (a reset counts as no growth), summed `by (...)`.
+
+    Not `increase(...[$interval])`: increase() only sees the samples inside its window and
+    extrapolates the rest, so consecutive windows each leave out the growth between their
+    last sample and the next window's first (half of it when an interval holds two
+    scrapes) and scale up what they saw. Their sum then wanders off the counter's real
+    growth by several percent, and counts scaled up look more certain than they are. The
+    difference of raw values tiles time exactly: every increment is in one interval.
+    """
     inner = f"{matchers},$selector" if matchers else "$selector"
-    return f"sum by ({by}) (increase({metric}{{{inner}}}[$interval]))"
+    series = f"{metric}{{{inner}}}"
+    return f"sum by ({by}) (clamp_min({series} - {series} offset $interval, 0))"
 
 
-_TASKS = _increase("agent_tasks_total")
-_SUCCESSES = _increase("agent_tasks_total", 'outcome="success"')
+_TASKS = _delta("agent_tasks_total")
+_SUCCESSES = _delta("agent_tasks_total", 'outcome="success"')
 
 DEFAULT_QUERIES: dict[GuardrailMetric, GuardrailQuery] = {
     GuardrailMetric.TASK_SUCCESS_RATE: GuardrailQuery(numerator=_SUCCESSES, denominator=_TASKS),
     GuardrailMetric.HUMAN_INTERVENTION_RATE: GuardrailQuery(
-        numerator=_increase("agent_human_interventions_total"), denominator=_TASKS
+        numerator=_delta("agent_human_interventions_total"), denominator=_TASKS
     ),
     GuardrailMetric.POLICY_VIOLATION_RATE: GuardrailQuery(
-        numerator=_increase("agent_policy_violations_total", 'severity="hard"'),
+        numerator=_delta("agent_policy_violations_total", 'severity="hard"'),
         denominator=_TASKS,
     ),
     GuardrailMetric.TOOL_FAILURE_RATE: GuardrailQuery(
-        numerator=_increase("agent_tool_calls_total", 'outcome="failure"'),
-        denominator=_increase("agent_tool_calls_total"),
+        numerator=_delta("agent_tool_calls_total", 'outcome="failure"'),
+        denominator=_delta("agent_tool_calls_total"),
     ),
     GuardrailMetric.COST_PER_SUCCESSFUL_TASK: GuardrailQuery(
-        numerator=_increase("agent_task_cost_usd_total"), denominator=_SUCCESSES
+        numerator=_delta("agent_task_cost_usd_total"), denominator=_SUCCESSES
     ),
     GuardrailMetric.P95_END_TO_END_LATENCY: GuardrailQuery(
-        buckets=_increase("agent_task_duration_seconds_bucket", by="agent, revision, le")
+        buckets=_delta("agent_task_duration_seconds_bucket", by="agent, revision, le")
     ),
 }
 TRAFFIC = _TASKS
