@@ -42,7 +42,7 @@ ENV PATH=/app/.venv/bin:$PATH \
     AGENT_RELEASE_METRICS_PORT=9808
 # 65532: the conventional "nonroot" uid/gid; numeric so runAsNonRoot can verify it.
 USER 65532:65532
-# 9808: the operator's /metrics (AGENT_RELEASE_METRICS_PORT); 8080: kopf's liveness endpoint.
+# 9808: the operator's /metrics (AGENT_RELEASE_METRICS_PORT); 8080: /healthz and /readyz
+# (AGENT_RELEASE_HEALTH_PORT), each saying whether this replica leads or stands by.
 EXPOSE 9808 8080
 ENTRYPOINT ["agent-release", "operator"]
-CMD ["--liveness", "http://0.0.0.0:8080/healthz"]

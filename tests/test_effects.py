@@ -18,6 +18,7 @@ from agent_release.adapters.kube import ApiError
 from agent_release.api.names import ROLLOUTS
 from agent_release.api.release import AgentRelease
 from agent_release.controller import effects
+from agent_release.controller.leadership import NotLeader
 from agent_release.controller.plan import (
     AbortRollout,
     AnnotateRollout,
@@ -128,7 +129,8 @@ async def test_each_effect_logs_in_again_on_401_and_is_applied(effect: str) -> N
     await effects.apply(rt, baking(), WRITES[effect][0])
     writes = script.sent(method, path)
     assert [r.headers["Authorization"] for r in writes][-1] == "Bearer token-2"
-    assert len(writes) == (2 if effect in ("create", "abort", "annotate") else 1)
+    # every effect but a create reads the Rollout first: the 401 and the re-login come there
+    assert len(writes) == (2 if effect == "create" else 1)
     await rt.kube.close()
 
 
@@ -167,3 +169,33 @@ async def test_the_fault_hook_exits_before_the_named_effect(
         await effects.apply(rt, baking(), PromoteStep(expected_index=1))
     assert exits == [effects.CRASH_EXIT_CODE]
     assert script.requests == []  # status was written; the Rollout was not touched
+
+
+@pytest.mark.parametrize("effect", ["abort", "annotate"])
+async def test_rollout_patches_are_conditional_on_what_was_read(effect: str) -> None:
+    """A fenced leader's patch cannot land on a Rollout changed since: the resourceVersion
+    travels with it, and a conflict is read again (Argo writes the Rollout often)."""
+    _, method, path = WRITES[effect]
+    versions = iter(["41", "42", "43"])
+    answers = iter([status_error(409, "Conflict"), wire.ok()])
+    script = Script().on(method, path, lambda _: next(answers))
+    script.on("GET", ROLLOUT, lambda _: wire.ok(wire.rollout_body(resource_version=next(versions))))
+    rt = runtime(script)
+    await effects.apply(rt, baking(), WRITES[effect][0])
+    sent = [wire.body_of(r)["metadata"]["resourceVersion"] for r in script.sent(method, path)]
+    assert sent == ["41", "42"]
+
+
+async def test_a_replica_that_is_not_the_leader_touches_nothing() -> None:
+    class Standby:
+        me = "standby-1"
+
+        def is_leader(self) -> bool:
+            return False
+
+    script = Script()
+    rt = Runtime(wire.kube(script), None, Config(), leadership=Standby())  # type: ignore[arg-type]
+    for effect, _, _ in WRITES.values():
+        with pytest.raises(NotLeader):
+            await effects.apply(rt, baking(), effect)
+    assert script.requests == []

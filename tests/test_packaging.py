@@ -87,9 +87,12 @@ METHOD_VERB = {
     "get": "get",
     "list": "list",
     "create": "create",
+    "replace": "update",
     "patch": "patch",
     "json_patch": "patch",
 }
+# Granted by a Role in the operator's own namespace, not cluster-wide: its Lease.
+OWN_NAMESPACE = {("coordination.k8s.io", "leases")}
 
 # What kopf itself needs besides the handlers' resources (kopf/_cogs/structs/references.py):
 KOPF_FRAMEWORK: dict[Grant, str] = {
@@ -179,9 +182,13 @@ def _handled(selector: Any) -> tuple[str, str]:
 
 
 def _cluster_role() -> dict[str, Any]:
-    text = (CHART / "templates" / "clusterrole.yaml").read_text(encoding="utf-8")
+    return _role("clusterrole.yaml", "ClusterRole")
+
+
+def _role(template: str, kind: str) -> dict[str, Any]:
+    text = (CHART / "templates" / template).read_text(encoding="utf-8")
     role: dict[str, Any] = yaml.safe_load(_untemplate(text))
-    assert role["kind"] == "ClusterRole"
+    assert role["kind"] == kind
     return role
 
 
@@ -212,9 +219,32 @@ def test_cluster_role_is_exactly_what_is_called() -> None:
         for field in ("apiGroups", "resources", "verbs"):
             assert "*" not in rule[field], f"wildcard in {rule}"
     granted = _granted(rules)
-    needed = _operator_calls() | _kopf_calls() | set(KOPF_FRAMEWORK)
+    calls = _operator_calls() | _kopf_calls() | set(KOPF_FRAMEWORK)
+    needed = {c for c in calls if c[:2] not in OWN_NAMESPACE}
     assert needed - granted == set(), "the operator would be forbidden these"
     assert granted - needed == set(), "granted but never called: remove, or justify in the test"
+
+
+def test_the_role_in_the_operators_namespace_is_its_lease_and_nothing_else() -> None:
+    role = _role("role.yaml", "Role")
+    assert role["metadata"]["namespace"] == "x"  # the release's namespace
+    granted = _granted(role["rules"])
+    needed = {c for c in _operator_calls() if c[:2] in OWN_NAMESPACE}
+    assert needed == {
+        ("coordination.k8s.io", "leases", "get"),
+        ("coordination.k8s.io", "leases", "create"),
+        ("coordination.k8s.io", "leases", "update"),
+    }
+    assert granted == needed
+    binding = yaml.safe_load(
+        _untemplate((CHART / "templates" / "rolebinding.yaml").read_text(encoding="utf-8"))
+    )
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": "x",
+    }
+    assert [s["kind"] for s in binding["subjects"]] == ["ServiceAccount"]
 
 
 def test_cluster_role_binding_binds_the_service_account() -> None:
@@ -578,15 +608,16 @@ def test_dockerfile_runs_the_operator_as_non_root() -> None:
 
 
 def test_ports_agree(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The image, the operator's default, the chart and the liveness flag name the same ports."""
+    """The image, the operator's defaults and the chart name the same ports."""
     values = yaml.safe_load((CHART / "values.yaml").read_text(encoding="utf-8"))
     steps = _instructions()
     exposed = {int(p) for w, r in steps if w == "EXPOSE" for p in r.split()}
     monkeypatch.delenv("AGENT_RELEASE_METRICS_PORT", raising=False)
-    metrics = Config.from_env().metrics_port  # the operator's default
-    liveness = [json.loads(r) for w, r in steps if w == "CMD"][-1]
-    assert liveness == ["--liveness", f"http://0.0.0.0:{values['liveness']['port']}/healthz"]
-    assert exposed == {metrics, values["liveness"]["port"]}
+    monkeypatch.delenv("AGENT_RELEASE_HEALTH_PORT", raising=False)
+    defaults = Config.from_env()  # the operator's
+    assert exposed == {defaults.metrics_port, defaults.health_port}
+    assert values["health"]["port"] == defaults.health_port
+    metrics = defaults.metrics_port
     assert values["metrics"]["port"] == metrics
     assert f"AGENT_RELEASE_METRICS_PORT={metrics}" in " ".join(r for w, r in steps if w == "ENV")
 
@@ -608,9 +639,15 @@ def test_dockerignore_keeps_what_the_build_copies() -> None:
 
 def test_deployment_is_locked_down() -> None:
     text = (CHART / "templates" / "deployment.yaml").read_text(encoding="utf-8")
+    values = yaml.safe_load((CHART / "values.yaml").read_text(encoding="utf-8"))
+    assert values["replicas"] == 2  # one leads, one stands by (leader election)
     for line in (
-        "replicas: 1",
-        "type: Recreate",
+        "replicas: {{ .Values.replicas }}",
+        "type: RollingUpdate",
+        "maxUnavailable: 0",
+        "fieldPath: metadata.name",  # POD_NAME: the replica's name in the Lease
+        "fieldPath: metadata.namespace",  # POD_NAMESPACE: where the Lease lives
+        "path: /readyz",
         "runAsNonRoot: true",
         "type: RuntimeDefault",
         "allowPrivilegeEscalation: false",

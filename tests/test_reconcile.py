@@ -124,7 +124,8 @@ async def test_a_breach_writes_status_then_aborts_then_tells() -> None:
         ("POST", EVENT_PATH),  # RolledBack
     ]
     abort = script.sent("PATCH", wire.rollout_path(sub="status"))[0]
-    assert wire.body_of(abort) == {"status": {"abort": True}}
+    # at the resourceVersion just read: a fenced leader's abort cannot land later
+    assert wire.body_of(abort) == {"status": {"abort": True}, "metadata": {"resourceVersion": "41"}}
     events = [wire.body_of(r) for r in script.sent("POST", EVENT_PATH)]
     assert [e["reason"] for e in events] == ["GuardrailBreached", "RolledBack"]
     assert (

@@ -32,24 +32,37 @@ NAMESPACE = "agent-release-system"
 ACCOUNT = "agent-release-operator"
 
 
+DEFAULT = "operator"  # the one instance most tests and the demo run; HA tests add others
+
+
 @dataclass(frozen=True)
 class OperatorInfo:
     pid: int
     start_ticks: int
     metrics_url: str
     log: Path
+    health_url: str = ""
+    instance: str = DEFAULT
 
     @property
     def record(self) -> procs.ProcessRecord:
         return procs.ProcessRecord(self.pid, self.start_ticks)
 
+    def health(self) -> dict[str, Any]:
+        """What its /healthz says: role (leader or standby), identity, the Lease's holder."""
+        import urllib.request  # noqa: PLC0415
 
-def _state_file(stack_dir: Path) -> Path:
-    return stack_dir / "operator.json"
+        with urllib.request.urlopen(self.health_url, timeout=3) as response:
+            state: dict[str, Any] = json.loads(response.read())
+            return state
 
 
-def log_file(stack_dir: Path) -> Path:
-    return stack_dir / "logs" / "operator.log"
+def _state_file(stack_dir: Path, instance: str = DEFAULT) -> Path:
+    return stack_dir / f"{instance}.json"
+
+
+def log_file(stack_dir: Path, instance: str = DEFAULT) -> Path:
+    return stack_dir / "logs" / f"{instance}.log"
 
 
 def install(kubectl: Kubectl) -> None:
@@ -62,7 +75,7 @@ def install(kubectl: Kubectl) -> None:
 def _rbac_objects(stack: StackInfo) -> list[dict[str, Any]]:
     """The chart's ServiceAccount, ClusterRole and binding, rendered by Helm: the
     operator on the local stack has exactly the permissions the chart grants."""
-    templates = ("serviceaccount", "clusterrole", "clusterrolebinding")
+    templates = ("serviceaccount", "clusterrole", "clusterrolebinding", "role", "rolebinding")
     command = [str(stack.helm), "template", ACCOUNT, str(CHART), "--namespace", NAMESPACE]
     for name in templates:
         command += ["--show-only", f"templates/{name}.yaml"]
@@ -101,48 +114,70 @@ def kubeconfig(stack: StackInfo, kubectl: Kubectl) -> Path:
     return path
 
 
-def running(stack_dir: Path) -> OperatorInfo | None:
-    state = _state_file(stack_dir)
+def running(stack_dir: Path, instance: str = DEFAULT) -> OperatorInfo | None:
+    state = _state_file(stack_dir, instance)
     if not state.exists():
         return None
     data = json.loads(state.read_text())
     record = procs.ProcessRecord(data["pid"], data["start_ticks"])
     if not procs.is_running(record):
         return None
-    return OperatorInfo(record.pid, record.start_ticks, data["metrics_url"], log_file(stack_dir))
+    return _info(data, stack_dir, instance)
 
 
-def start(stack: StackInfo, kubectl: Kubectl, **env: str) -> OperatorInfo:
-    """Start the operator unless it runs already; `env` overrides its settings."""
-    current = running(stack.stack_dir)
+def _info(data: dict[str, Any], stack_dir: Path, instance: str) -> OperatorInfo:
+    return OperatorInfo(
+        data["pid"],
+        data["start_ticks"],
+        data["metrics_url"],
+        log_file(stack_dir, instance),
+        data.get("health_url", ""),
+        instance,
+    )
+
+
+# Leader election on the local stack: a standby takes over within 6 s of the leader's last
+# renewal (in production: 15 s, client-go's default), so failover tests stay short.
+LEASE = {
+    "AGENT_RELEASE_LEASE_SECONDS": "6",
+    "AGENT_RELEASE_RENEW_DEADLINE_SECONDS": "4",
+    "AGENT_RELEASE_RETRY_SECONDS": "1",
+}
+
+
+def start(stack: StackInfo, kubectl: Kubectl, instance: str = DEFAULT, **env: str) -> OperatorInfo:
+    """Start an operator replica unless it runs already; `env` overrides its settings."""
+    current = running(stack.stack_dir, instance)
     if current is not None:
         return current
     install(kubectl)
-    port = ports.allocate(["operator-metrics"])["operator-metrics"]
+    allocated = ports.allocate([f"{instance}-metrics", f"{instance}-health"])
+    port, health = allocated[f"{instance}-metrics"], allocated[f"{instance}-health"]
     settings = {
         **os.environ,
         "KUBECONFIG": str(kubeconfig(stack, kubectl)),
         "PROMETHEUS_URL": stack.prometheus_url,
         "PROMETHEUS_CA_FILE": str(stack.ca_file),
+        "POD_NAME": instance,
+        "POD_NAMESPACE": NAMESPACE,
         "AGENT_RELEASE_METRICS_ADDRESS": "127.0.0.1",
         "AGENT_RELEASE_METRICS_PORT": str(port),
+        "AGENT_RELEASE_HEALTH_PORT": str(health),
         "AGENT_RELEASE_RECONCILE_SECONDS": "2",
         "AGENT_RELEASE_TICK_SECONDS": "1",
+        **LEASE,
         **env,
     }
     command = [str(Path(sys.executable).parent / "agent-release"), "operator"]
-    record = procs.start(command, log_file(stack.stack_dir), env=settings)
-    info = OperatorInfo(
-        record.pid,
-        record.start_ticks,
-        f"http://127.0.0.1:{port}/metrics",
-        log_file(stack.stack_dir),
-    )
-    _state_file(stack.stack_dir).write_text(
-        json.dumps(
-            {"pid": record.pid, "start_ticks": record.start_ticks, "metrics_url": info.metrics_url}
-        )
-    )
+    record = procs.start(command, log_file(stack.stack_dir, instance), env=settings)
+    data = {
+        "pid": record.pid,
+        "start_ticks": record.start_ticks,
+        "metrics_url": f"http://127.0.0.1:{port}/metrics",
+        "health_url": f"http://127.0.0.1:{health}/healthz",
+    }
+    info = _info(data, stack.stack_dir, instance)
+    _state_file(stack.stack_dir, instance).write_text(json.dumps(data))
     _wait_ready(info)
     return info
 
@@ -169,9 +204,9 @@ def _wait_ready(info: OperatorInfo, timeout: float = 60.0) -> None:
     raise RuntimeError(f"the operator did not come up; last log lines:\n{tail}")
 
 
-def stop(stack_dir: Path) -> bool:
-    """Stop the operator if it runs; True if there was one."""
-    state = _state_file(stack_dir)
+def stop(stack_dir: Path, instance: str = DEFAULT) -> bool:
+    """Stop the operator replica if it runs; True if there was one."""
+    state = _state_file(stack_dir, instance)
     if not state.exists():
         return False
     data = json.loads(state.read_text())
@@ -180,9 +215,9 @@ def stop(stack_dir: Path) -> bool:
     return True
 
 
-def kill(stack_dir: Path) -> None:
+def kill(stack_dir: Path, instance: str = DEFAULT) -> None:
     """SIGKILL, as a crash would: no cleanup handlers run."""
-    state = _state_file(stack_dir)
+    state = _state_file(stack_dir, instance)
     data = json.loads(state.read_text())
     os.killpg(data["pid"], 9)
     record = procs.ProcessRecord(data["pid"], data["start_ticks"])

@@ -90,8 +90,12 @@ class Kube:
         timeout: float = 30.0,
         relogin: Callable[[], kopf.ConnectionInfo] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        field_manager: str | None = None,
     ) -> None:
         self.default_namespace = info.default_namespace or "default"
+        # who the API server records in managedFields for this client's writes (without
+        # it, the user agent: "python-httpx")
+        self.field_manager = field_manager
         self._timeout = timeout
         self._relogin = relogin or login
         self._transport = transport
@@ -136,6 +140,8 @@ class Kube:
         content_type: str = "application/json",
         params: dict[str, str] | None = None,
     ) -> JSON:
+        if self.field_manager and method in ("POST", "PUT", "PATCH"):
+            params = {**(params or {}), "fieldManager": self.field_manager}
         try:
             response = await self._send(
                 method,
@@ -187,6 +193,12 @@ class Kube:
 
     async def create(self, resource: Resource, namespace: str | None, body: JSON) -> JSON:
         return await self._call("POST", resource.path(namespace), body)
+
+    async def replace(
+        self, resource: Resource, namespace: str | None, name: str, body: JSON
+    ) -> JSON:
+        """PUT the whole object; its `metadata.resourceVersion` makes it conditional (409)."""
+        return await self._call("PUT", resource.path(namespace, name), body)
 
     async def json_patch(
         self, resource: Resource, namespace: str | None, name: str, ops: Ops

@@ -58,6 +58,8 @@ EVENTS: Final = Resource("", "v1", "events")
 SELF_SUBJECT_REVIEWS: Final = Resource(
     "authentication.k8s.io", "v1", "selfsubjectreviews", namespaced=False
 )
+# The operator's leader election, in its own namespace only (a Role, not the ClusterRole).
+LEASES: Final = Resource("coordination.k8s.io", "v1", "leases")
 
 
 # -- labels and annotations --------------------------------------------------------------

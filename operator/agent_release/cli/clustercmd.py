@@ -34,9 +34,6 @@ def register(commands: Any) -> None:
     operator.add_argument(
         "--namespace", "-n", action="append", default=[], help="watch only these (repeatable)"
     )
-    operator.add_argument(
-        "--liveness", help="kopf liveness endpoint, e.g. http://0.0.0.0:8080/healthz"
-    )
     operator.set_defaults(run=_operator)
 
     status = commands.add_parser("status", help="show an AgentRelease: phase, gates, analysis")
@@ -68,7 +65,6 @@ def _operator(args: argparse.Namespace) -> int:
         standalone=True,
         clusterwide=not args.namespace,
         namespaces=args.namespace,
-        liveness_endpoint=args.liveness,
     )
     return 0
 

@@ -44,8 +44,9 @@ from ..canary.queries import (
 from .facts import AnalysisOutcome
 from .observability import logger
 from .reconcile import reconcile, report_failure
-from .registry import Baking, Key, Live
+from .registry import Baking, Key, Live, Tracked
 from .runtime import Runtime
+from .validation import sweep
 
 
 def _live(rt: Runtime, item: Baking) -> Live:
@@ -248,7 +249,13 @@ async def tick(rt: Runtime, attempts: dict[Key, float], reconciled: dict[Key, fl
     batch of fifty verdicts reaches fifty Rollouts in about the time of a few.
     """
     now = time.time()
+    rt.last_tick = time.monotonic()
     tracked = list(rt.registry.items())
+    if not rt.leading():  # a standby keeps its registry warm and acts on nothing
+        _count_phases(rt, tracked)
+        return
+    if rt.unvalidated:  # what changed while another replica led
+        await sweep(rt)
     items = [entry.baking for _, entry in tracked if entry.baking is not None]
     gate = asyncio.Semaphore(_CONCURRENT_RECONCILES)
 
@@ -268,9 +275,7 @@ async def tick(rt: Runtime, attempts: dict[Key, float], reconciled: dict[Key, fl
             verdict = outcome.decision.verdict.value if outcome.decision else "Unavailable"
             rt.metrics.analyses.labels(verdict=verdict).inc()
             work.append(settle(key, outcome))
-    phases: dict[str, int] = defaultdict(int)
     for key, entry in tracked:
-        phases[entry.phase] += 1
         if (
             key not in looked
             and not entry.final
@@ -281,14 +286,21 @@ async def tick(rt: Runtime, attempts: dict[Key, float], reconciled: dict[Key, fl
     for result in await asyncio.gather(*work, return_exceptions=True):
         if isinstance(result, Exception):  # that release is retried at the next tick
             report_failure(result)
-    for phase in Phase:
-        rt.metrics.releases.labels(phase=phase.value).set(phases.get(phase.value, 0))
+    _count_phases(rt, tracked)
     for book in (attempts, reconciled):  # forget deleted releases
         for key in book.keys() - rt.registry.keys():
             del book[key]
     canaries = {key for key, entry in tracked if entry.phase == Phase.CANARY.value}
     for key in rt.analyzers.keys() - canaries:  # and the sums of canaries that ended
         del rt.analyzers[key]
+
+
+def _count_phases(rt: Runtime, tracked: Sequence[tuple[Key, Tracked]]) -> None:
+    phases: dict[str, int] = defaultdict(int)
+    for _, entry in tracked:
+        phases[entry.phase] += 1
+    for phase in Phase:
+        rt.metrics.releases.labels(phase=phase.value).set(phases.get(phase.value, 0))
 
 
 _CONCURRENT_RECONCILES = 8

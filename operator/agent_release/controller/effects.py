@@ -24,6 +24,7 @@ the next tick either way. A skip is never silent: it is logged.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from ..adapters.kube import AlreadyExists, Conflict, Kube, NotFound
 from ..api.names import ROLLOUTS
@@ -49,9 +50,13 @@ async def apply(rt: Runtime, release: AgentRelease, effect: Effect) -> None:
     """Apply one effect of `release`'s plan (status already says what it should do)."""
     if rt.config.crash_before == type(effect).__name__:
         os._exit(CRASH_EXIT_CODE)  # the crash tests' fault hook (runtime.Config.crash_before)
+    rt.must_lead()  # the fence: a replica that lost its lease touches no Rollout
     kube = rt.kube
     namespace = release.metadata.namespace or kube.default_namespace
     name = rollouts.rollout_name_of(release.spec.agent)
+    logger(release=release.metadata.name, namespace=namespace, replica=rt.identity).info(
+        "effect", effect=type(effect).__name__, rollout=name
+    )
     try:
         match effect:
             case CreateRollout():
@@ -61,10 +66,10 @@ async def apply(rt: Runtime, release: AgentRelease, effect: Effect) -> None:
             case PromoteStep(expected_index=index):
                 await _promote_step(kube, namespace, name, index)
             case AbortRollout():
-                await kube.patch(ROLLOUTS, namespace, name, rollouts.ABORT, status=True)
+                await _conditional(rt, namespace, name, rollouts.ABORT, status=True)
             case AnnotateRollout(annotations=annotations):
                 patch = {"metadata": {"annotations": dict(annotations)}}
-                await kube.patch(ROLLOUTS, namespace, name, patch)
+                await _conditional(rt, namespace, name, patch)
     except NotFound as error:
         logger(release=release.metadata.name, namespace=namespace).info(
             "effect skipped", effect=type(effect).__name__, why=error.message
@@ -93,6 +98,35 @@ async def _take_over(kube: Kube, release: AgentRelease, namespace: str, name: st
         raise NotFound(404, "NotFound", f"Rollout {namespace}/{name} was deleted meanwhile")
     ops = rollouts.takeover(release, *_steps_and_runs(release), current)
     await kube.json_patch(ROLLOUTS, namespace, name, ops)
+
+
+CONFLICT_ATTEMPTS = 3
+
+
+async def _conditional(
+    rt: Runtime, namespace: str, name: str, patch: dict[str, Any], *, status: bool = False
+) -> None:
+    """A merge patch at the resourceVersion just read, so that a fenced leader's write
+    cannot land on a Rollout the new leader changed; Argo Rollouts writes the Rollout's
+    status often, so a conflict is read again and retried a few times (each time behind
+    the fence) before it is left to the next reconcile."""
+    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        body = await rt.kube.get(ROLLOUTS, namespace, name)
+        if body is None:
+            raise NotFound(404, "NotFound", f"Rollout {namespace}/{name} does not exist")
+        version = {
+            "metadata": {
+                **patch.get("metadata", {}),
+                "resourceVersion": body["metadata"]["resourceVersion"],
+            }
+        }
+        rt.must_lead()
+        try:
+            await rt.kube.patch(ROLLOUTS, namespace, name, {**patch, **version}, status=status)
+            return
+        except Conflict:
+            if attempt == CONFLICT_ATTEMPTS:
+                raise
 
 
 async def _promote_step(kube: Kube, namespace: str, name: str, expected_index: int) -> None:

@@ -1,9 +1,9 @@
 """Kopf handlers: thin wiring from cluster events to reconcile and to validation.
 
-Kopf stores its own bookkeeping in annotations under agentrelease.dev (not in
-status, which belongs to the API and is pruned to its schema). Every handler is
-idempotent: it recomputes from the object and what it observes, so kopf's retries,
-resumes after a restart and duplicate events are all harmless.
+Every replica watches (kopf's event handlers only: no progress annotations, no kopf
+state on the objects) and keeps its registry warm; only the leader of the Lease acts
+(`leadership`). Every handler is idempotent: it recomputes from the object and what it
+observes, so retries, restarts, duplicate events and a change of leader are harmless.
 """
 
 from __future__ import annotations
@@ -20,27 +20,26 @@ from ..adapters.prometheus import Prometheus
 from ..api.names import (
     AGENTRELEASES,
     ANNOTATION_RELEASE,
+    COMPONENT,
     EVALREPORTS,
-    GROUP,
     LABEL_AGENT,
     RELEASEPOLICIES,
     ROLLOUTS,
 )
-from . import analysis
+from . import analysis, health
+from .leadership import Leadership
 from .observability import configure_logging, logger
 from .reconcile import reconcile, report_failure
 from .registry import track
 from .runtime import Config, Runtime
-from .validation import policy_status, report_status
+from .validation import validate
 
 
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     configure_logging()
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
     settings.posting.level = logging.WARNING  # the operator posts its own decision Events
-    settings.peering.standalone = True
+    settings.peering.standalone = True  # kopf's peering is not leader election: `leadership`
     config = Config.from_env()
     prometheus = None
     if config.prometheus_url:
@@ -49,30 +48,47 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
             ca_file=config.prometheus_ca_file,
             token_file=config.prometheus_token_file,
         )
-    rt = Runtime(kube=Kube(login()), prometheus=prometheus, config=config)
+    kube = Kube(login(), field_manager=COMPONENT)
+    leadership = (
+        Leadership(kube, config.namespace, timing=config.lease_timing)
+        if config.leader_election
+        else None
+    )
+    rt = Runtime(kube=kube, prometheus=prometheus, config=config, leadership=leadership)
     memo["runtime"] = rt
     start_http_server(
         config.metrics_port, addr=config.metrics_address, registry=rt.metrics.registry
     )
-    memo["loop"] = asyncio.create_task(analysis.run(rt))
+    memo["health"] = await health.serve(rt, config.metrics_address, config.health_port)
+    tasks = [asyncio.create_task(analysis.run(rt))]
+    if leadership is not None:
+        tasks.append(asyncio.create_task(leadership.run()))
+    memo["tasks"] = tasks
     logger().info(
         "operator started",
+        identity=leadership.me if leadership else None,
         prometheus=prometheus.url if prometheus else None,
         metrics_port=config.metrics_port,
+        health_port=config.health_port,
         tick_seconds=config.tick_seconds,
     )
 
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
-    task = memo.get("loop")
-    if task is not None:
+    for task in memo.get("tasks", []):
         task.cancel()
     rt: Runtime | None = memo.get("runtime")
-    if rt is not None:
-        await rt.kube.close()
-        if rt.prometheus is not None:
-            await rt.prometheus.close()
+    if rt is None:
+        return
+    if rt.leadership is not None:
+        await rt.leadership.release()  # a clean stop hands over at once
+    runner = memo.get("health")
+    if runner is not None:
+        await runner.cleanup()
+    await rt.kube.close()
+    if rt.prometheus is not None:
+        await rt.prometheus.close()
 
 
 # -- AgentRelease ------------------------------------------------------------------------
@@ -114,18 +130,22 @@ async def _reconcile(rt: Runtime, namespace: str, name: str) -> None:
 # -- EvalReport and ReleasePolicy: validation and status --------------------------------
 
 
-@kopf.on.resume(EVALREPORTS.group, EVALREPORTS.version, EVALREPORTS.plural)
-@kopf.on.create(EVALREPORTS.group, EVALREPORTS.version, EVALREPORTS.plural)
-@kopf.on.update(EVALREPORTS.group, EVALREPORTS.version, EVALREPORTS.plural, field="spec")
-async def evalreport_changed(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
-    """Validate beyond the schema and summarise each slice into status."""
-    patch.status.update(await report_status(memo["runtime"], body))
+@kopf.on.event(EVALREPORTS.group, EVALREPORTS.version, EVALREPORTS.plural)
+async def evalreport_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: Any) -> None:
+    """Validate beyond the schema and summarise each slice into status (the leader)."""
+    await _validate(memo["runtime"], EVALREPORTS.plural, event, body)
 
 
-@kopf.on.resume(RELEASEPOLICIES.group, RELEASEPOLICIES.version, RELEASEPOLICIES.plural)
-@kopf.on.create(RELEASEPOLICIES.group, RELEASEPOLICIES.version, RELEASEPOLICIES.plural)
-@kopf.on.update(
-    RELEASEPOLICIES.group, RELEASEPOLICIES.version, RELEASEPOLICIES.plural, field="spec"
-)
-async def policy_changed(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
-    patch.status.update(policy_status(memo["runtime"], body))
+@kopf.on.event(RELEASEPOLICIES.group, RELEASEPOLICIES.version, RELEASEPOLICIES.plural)
+async def policy_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: Any) -> None:
+    await _validate(memo["runtime"], RELEASEPOLICIES.plural, event, body)
+
+
+async def _validate(rt: Runtime, plural: str, event: kopf.RawEvent, body: kopf.Body) -> None:
+    if event.get("type") == "DELETED":
+        rt.unvalidated.pop((plural, body.metadata.namespace or "", body.metadata.name or ""), None)
+        return
+    try:
+        await validate(rt, plural, dict(body))
+    except Exception as error:
+        report_failure(error)

@@ -51,6 +51,8 @@ async def reconcile(
     Returns the release as written, or None when it does not exist (any more) or cannot
     be parsed (it is then marked Failed).
     """
+    if not rt.leading():
+        return None  # a standby watches; the leader decides
     async with rt.locks[(namespace, name)]:
         started = time.perf_counter()
         try:
@@ -73,6 +75,7 @@ async def _reconcile(
             return None
         world = await observe(rt, release, outcome)
         plan = decide(release, world)
+        rt.must_lead()  # the fence: a replica that lost its lease writes nothing
         try:
             await write_status(rt.kube, release, plan.status)
         except Conflict as error:

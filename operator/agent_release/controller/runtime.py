@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import get_args
+from typing import Any, get_args
 
 from ..adapters.kube import Kube
 from ..adapters.prometheus import Prometheus
+from .leadership import Leadership, NotLeader, Timing
 from .observability import Metrics
 from .plan import Effect
 from .registry import Key, Live, Tracked
@@ -38,8 +40,15 @@ class Config:
     prometheus_token_file: str | None = None
     metrics_address: str = "0.0.0.0"
     metrics_port: int = 9808
+    health_port: int = 8080  # /healthz and /readyz
     reconcile_seconds: float = 5.0  # how often a release not in a final phase is looked at
     tick_seconds: float = 1.0  # how often the analysis loop checks which canaries are due
+    # Leader election: the Lease lives in the operator's own namespace
+    namespace: str = "default"
+    leader_election: bool = True
+    lease_seconds: float = 15.0
+    renew_deadline_seconds: float = 10.0
+    retry_seconds: float = 2.0
     # Fault injection, for the crash tests only: the name of an effect class
     # (`PromoteStep`) before which the process exits, after status was written. It is
     # the most delicate line to be killed at, and the end-to-end tests kill it there.
@@ -47,33 +56,57 @@ class Config:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Config:
-        defaults = cls()
+        values: dict[str, object] = {}
+        for name, (variable, parse) in _ENV.items():
+            text = env.get(variable)
+            if not text:
+                continue
+            try:
+                values[name] = parse(text)
+            except ValueError as error:
+                raise ConfigError(f"invalid operator setting {variable}: {error}") from None
         fault = env.get("AGENT_RELEASE_FAULT") or None
-        crash_before = None
         if fault is not None:
-            crash_before = fault.removeprefix(FAULT_PREFIX)
-            if not fault.startswith(FAULT_PREFIX) or crash_before not in EFFECT_NAMES:
+            effect = fault.removeprefix(FAULT_PREFIX)
+            if not fault.startswith(FAULT_PREFIX) or effect not in EFFECT_NAMES:
                 raise ConfigError(
                     f"AGENT_RELEASE_FAULT={fault!r}: expected {FAULT_PREFIX}EFFECT with EFFECT "
                     f"one of {', '.join(sorted(EFFECT_NAMES))}"
                 )
+            values["crash_before"] = effect
         try:
-            return cls(
-                prometheus_url=env.get("PROMETHEUS_URL") or None,
-                prometheus_ca_file=env.get("PROMETHEUS_CA_FILE") or None,
-                prometheus_token_file=env.get("PROMETHEUS_TOKEN_FILE") or None,
-                metrics_address=env.get("AGENT_RELEASE_METRICS_ADDRESS", defaults.metrics_address),
-                metrics_port=int(env.get("AGENT_RELEASE_METRICS_PORT", str(defaults.metrics_port))),
-                reconcile_seconds=float(
-                    env.get("AGENT_RELEASE_RECONCILE_SECONDS", str(defaults.reconcile_seconds))
-                ),
-                tick_seconds=float(
-                    env.get("AGENT_RELEASE_TICK_SECONDS", str(defaults.tick_seconds))
-                ),
-                crash_before=crash_before,
-            )
+            return cls(**values)  # type: ignore[arg-type]
         except ValueError as error:
             raise ConfigError(f"invalid operator setting: {error}") from None
+
+    @property
+    def lease_timing(self) -> Timing:
+        return Timing(self.lease_seconds, self.renew_deadline_seconds, self.retry_seconds)
+
+
+def _flag(text: str) -> bool:
+    if text not in ("true", "false"):
+        raise ValueError(f"{text!r}: expected true or false")
+    return text == "true"
+
+
+# Each setting's environment variable (the Deployment's env, docs/operator.md "Settings")
+# and how it is read.
+_ENV: dict[str, tuple[str, Callable[[str], object]]] = {
+    "prometheus_url": ("PROMETHEUS_URL", str),
+    "prometheus_ca_file": ("PROMETHEUS_CA_FILE", str),
+    "prometheus_token_file": ("PROMETHEUS_TOKEN_FILE", str),
+    "metrics_address": ("AGENT_RELEASE_METRICS_ADDRESS", str),
+    "metrics_port": ("AGENT_RELEASE_METRICS_PORT", int),
+    "health_port": ("AGENT_RELEASE_HEALTH_PORT", int),
+    "reconcile_seconds": ("AGENT_RELEASE_RECONCILE_SECONDS", float),
+    "tick_seconds": ("AGENT_RELEASE_TICK_SECONDS", float),
+    "namespace": ("POD_NAMESPACE", str),
+    "leader_election": ("AGENT_RELEASE_LEADER_ELECTION", _flag),
+    "lease_seconds": ("AGENT_RELEASE_LEASE_SECONDS", float),
+    "renew_deadline_seconds": ("AGENT_RELEASE_RENEW_DEADLINE_SECONDS", float),
+    "retry_seconds": ("AGENT_RELEASE_RETRY_SECONDS", float),
+}
 
 
 def now() -> datetime:
@@ -88,6 +121,26 @@ class Runtime:
     config: Config
     metrics: Metrics = field(default_factory=Metrics)
     clock: Callable[[], datetime] = now
+    leadership: Leadership | None = None  # None: the only replica, always acting
     registry: dict[Key, Tracked] = field(default_factory=dict)
     analyzers: dict[Key, Live] = field(default_factory=dict)  # of baking canaries
+
     locks: defaultdict[Key, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
+    # EvalReports and ReleasePolicies a standby saw change, for the leader to validate
+    unvalidated: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    last_tick: float = field(default_factory=time.monotonic)  # of the analysis loop
+
+    @property
+    def identity(self) -> str | None:
+        """This replica's name in the Lease (None without leader election)."""
+        return None if self.leadership is None else self.leadership.me
+
+    def leading(self) -> bool:
+        """May this replica act now? Checked before every write (`leadership`)."""
+        return self.leadership is None or self.leadership.is_leader()
+
+    def must_lead(self) -> None:
+        """Refuse to write unless leading: the fence in front of every effect."""
+        if not self.leading():
+            assert self.leadership is not None
+            raise NotLeader(self.leadership.me)

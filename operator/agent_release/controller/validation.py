@@ -3,19 +3,21 @@
 The API server has validated the schema (and its CEL rules) already; here come what it
 cannot see (an eval run ID used by another report) and what people read first: each
 slice's pass rate with its interval, and a `Valid` condition that names the problem.
-The kopf handlers write what these functions return.
+Only the leader writes it (`validate`); a standby remembers what changed, and the
+replica that takes the lead validates that first (`sweep`).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
 
-from ..adapters.kube import Kube
+from ..adapters.kube import Conflict, Kube, NotFound
 from ..api.evalreport import EvalReport
-from ..api.names import EVALREPORTS, EventReason, StatusReason
+from ..api.names import EVALREPORTS, RELEASEPOLICIES, EventReason, StatusReason
 from ..api.outcomes import ReasonCode
 from ..api.policy import ReleasePolicy
 from ..manifests import validation_message
@@ -93,3 +95,55 @@ def policy_status(rt: Runtime, body: Mapping[str, Any]) -> dict[str, Any]:
         "conditions": valid_conditions(body, True, StatusReason.VALID.value, message, rt.clock()),
         "observedGeneration": generation,
     }
+
+
+# -- driving it: the leader validates, a standby remembers ---------------------------------
+
+
+def stale(body: Mapping[str, Any]) -> bool:
+    """Its status does not describe its spec yet (never validated, or the spec changed)."""
+    generation = (body.get("metadata") or {}).get("generation")
+    status = body.get("status") or {}
+    return status.get("observedGeneration") != generation or not status.get("conditions")
+
+
+async def validate(rt: Runtime, plural: str, body: Mapping[str, Any]) -> None:
+    """Write the status of an EvalReport or ReleasePolicy that needs it, as the leader;
+    a standby only remembers it, for the leader it may become (`sweep`)."""
+    meta = body.get("metadata") or {}
+    key = (plural, meta.get("namespace") or "", meta.get("name") or "")
+    if not stale(body):
+        rt.unvalidated.pop(key, None)
+        return
+    if not rt.leading():
+        rt.unvalidated[key] = dict(body)
+        return
+    rt.unvalidated.pop(key, None)
+    if plural == EVALREPORTS.plural:
+        status = await report_status(rt, body)
+    else:
+        status = policy_status(rt, body)
+    rt.must_lead()
+    patch = {"metadata": {"resourceVersion": meta.get("resourceVersion")}, "status": status}
+    namespace, name = meta.get("namespace"), meta["name"]
+    # changed or gone meanwhile (409, 404): its next watch event validates it again
+    with contextlib.suppress(Conflict, NotFound):
+        if plural == EVALREPORTS.plural:
+            await rt.kube.patch(EVALREPORTS, namespace, name, patch, status=True)
+        else:
+            await rt.kube.patch(RELEASEPOLICIES, None, name, patch, status=True)
+
+
+async def sweep(rt: Runtime) -> None:
+    """What a standby saw change while another replica led, validated now that it leads."""
+    for plural, namespace, name in list(rt.unvalidated):
+        if not rt.leading():
+            return
+        if plural == EVALREPORTS.plural:
+            current = await rt.kube.get(EVALREPORTS, namespace, name)
+        else:
+            current = await rt.kube.get(RELEASEPOLICIES, None, name)
+        if current is None:
+            rt.unvalidated.pop((plural, namespace, name), None)
+            continue
+        await validate(rt, plural, current)

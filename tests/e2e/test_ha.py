@@ -1,0 +1,144 @@
+"""Two operator replicas, one Lease: failover and fencing on the real API server.
+
+The session's operator (`operator`) and a second replica (`operator-b`) run side by
+side with the local stack's lease timing (`demo.operator.LEASE`: 6 s lease, 4 s renew
+deadline, 1 s retry). Effects are logged by the replica that sent them (`"effect"`,
+with `replica`), so what each replica did is read from its own log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from demo import operator
+from localstack.clients import Kubectl
+from localstack.stack import StackInfo
+from localstack.waiting import Pending, wait_for
+
+from .test_operator import ARELS, canary, status, wait_phase
+
+pytestmark = pytest.mark.e2e
+
+LEASE_SECONDS = float(operator.LEASE["AGENT_RELEASE_LEASE_SECONDS"])
+INTERVAL = 10.0  # the e2e policy's analysisInterval
+
+
+@pytest.fixture
+def replicas(
+    running_operator: operator.OperatorInfo, stack: StackInfo, kubectl: Kubectl
+) -> Iterator[dict[str, operator.OperatorInfo]]:
+    """Two replicas; afterwards the session's operator alone again, as the other tests
+    expect it."""
+    second = operator.start(stack, kubectl, "operator-b")
+    try:
+        yield {"operator": running_operator, "operator-b": second}
+    finally:
+        for instance in ("operator-b", operator.DEFAULT):
+            info = operator.running(stack.stack_dir, instance)
+            if info is not None:
+                os.kill(info.pid, signal.SIGCONT)
+        operator.stop(stack.stack_dir, "operator-b")
+        if operator.running(stack.stack_dir) is None:
+            operator.start(stack, kubectl)
+        wait_for(lambda: _leader({"operator": operator.running(stack.stack_dir)}), 30, "a leader")
+
+
+def _leader(replicas: dict[str, operator.OperatorInfo | None]) -> str:
+    leading = []
+    for name, info in replicas.items():
+        try:
+            if info is not None and info.health()["role"] == "leader":
+                leading.append(name)
+        except OSError:
+            continue
+    if len(leading) != 1:
+        raise Pending(f"leaders: {leading}")
+    return leading[0]
+
+
+def _effects(info: operator.OperatorInfo, since: float = 0.0) -> list[dict[str, Any]]:
+    """The effects a replica logged (its structured log lines), at or after `since`."""
+    out = []
+    for line in Path(info.log).read_text(encoding="utf-8", errors="replace").splitlines():
+        if '"effect"' not in line:
+            continue
+        entry = json.loads(line)
+        stamp = datetime.fromisoformat(entry["timestamp"].replace("Z", "+00:00")).timestamp()
+        if entry.get("event") == "effect" and stamp >= since:
+            out.append(entry)
+    return out
+
+
+def test_the_standby_takes_over_when_the_leader_dies(
+    replicas: dict[str, operator.OperatorInfo],
+    stack: StackInfo,
+    kubectl: Kubectl,
+    namespace: str,
+    agent: str,
+    test_policy: str,
+) -> None:
+    leader = wait_for(lambda: _leader(dict(replicas)), 30, "one leader")
+    standby = next(name for name in replicas if name != leader)
+    assert replicas[standby].health()["holder"].rsplit("_", 1)[0] == leader
+    baking = canary(kubectl, namespace, agent, test_policy)
+    looks = baking.get("analysis", {}).get("look", 0)
+    # only the leader acted on the canary so far
+    assert _effects(replicas[standby]) == []
+    died = time.time()
+    operator.kill(stack.stack_dir, leader)
+    took_over = wait_for(lambda: _leader({standby: replicas[standby]}), 30, "the standby leads")
+    assert took_over == standby
+    led_after = time.time() - died
+
+    def acted() -> dict[str, Any]:
+        current = status(kubectl, namespace, f"{agent}-v2")
+        if (current.get("analysis") or {}).get("look", 0) <= looks:
+            raise Pending("no look by the new leader yet")
+        return current
+
+    wait_for(acted, 60, "a look by the new leader")
+    acted_after = time.time() - died
+    print(f"failover: leader after {led_after:.1f} s, first look after {acted_after:.1f} s")
+    assert acted_after < LEASE_SECONDS + INTERVAL + 5
+    done = wait_phase(kubectl, namespace, f"{agent}-v2", "Promoted")
+    assert done["progress"] == "3/3 100%"
+    assert replicas[standby].health()["role"] == "leader"
+    assert _effects(replicas[standby])  # the canary was finished by the new leader
+    table = kubectl.run("get", ARELS, f"{agent}-v2", "-n", namespace)
+    assert "Promoted" in table
+
+
+def test_a_leader_stopped_past_its_lease_is_fenced_and_writes_nothing(
+    replicas: dict[str, operator.OperatorInfo],
+    stack: StackInfo,
+    kubectl: Kubectl,
+    namespace: str,
+    agent: str,
+    test_policy: str,
+) -> None:
+    """SIGSTOP (a hung or partitioned process) for longer than the lease, then SIGCONT:
+    the standby leads meanwhile, and the old leader, resumed, sends nothing."""
+    leader = wait_for(lambda: _leader(dict(replicas)), 30, "one leader")
+    standby = next(name for name in replicas if name != leader)
+    canary(kubectl, namespace, agent, test_policy)
+    os.kill(replicas[leader].pid, signal.SIGSTOP)
+    stopped = time.time()
+    wait_for(lambda: _leader({standby: replicas[standby]}), 30, "the standby leads")
+    time.sleep(LEASE_SECONDS)  # well past the lease, with the new leader acting
+    resumed = time.time()
+    os.kill(replicas[leader].pid, signal.SIGCONT)
+    done = wait_phase(kubectl, namespace, f"{agent}-v2", "Promoted")
+    assert done["progress"] == "3/3 100%"
+    time.sleep(2)  # the resumed replica had every chance to act
+    assert replicas[leader].health()["role"] == "standby"
+    assert _effects(replicas[leader], since=resumed - 1) == [], "a fenced replica acted"
+    assert _effects(replicas[standby], since=stopped)  # the new leader finished the canary
