@@ -34,6 +34,8 @@ from pathlib import Path
 
 import pytest
 
+from builders.stack import policy
+from demo import operator
 from localstack.builds import build_all
 from localstack.clients import Kubectl, Prometheus
 from localstack.stack import Stack, StackError, StackInfo
@@ -90,3 +92,29 @@ def helm() -> Path:
     from localstack.builds import HELM, ensure_built  # noqa: PLC0415
 
     return ensure_built(Stack().cache, HELM) / "helm"
+
+
+# -- the operator and its test subjects (tests/e2e/test_operator.py, test_ha.py) ----------
+
+
+@pytest.fixture(scope="session")
+def running_operator(stack: StackInfo) -> Iterator[operator.OperatorInfo]:
+    """The operator, started once for the session (restarted by the crash tests)."""
+    kubectl = Kubectl(stack.kubectl, stack.kubeconfig)
+    operator.stop(stack.stack_dir)
+    info = operator.start(stack, kubectl)
+    yield info
+    operator.stop(stack.stack_dir)
+
+
+@pytest.fixture
+def agent() -> str:
+    return f"agent-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
+def test_policy(kubectl: Kubectl, agent: str) -> Iterator[str]:
+    name = f"e2e-{agent}"
+    kubectl.apply([policy(name)])
+    yield name
+    kubectl.run("delete", "releasepolicy", name, "--wait=false")

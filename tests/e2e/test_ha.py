@@ -29,6 +29,7 @@ from .test_operator import ARELS, canary, status, wait_phase
 pytestmark = pytest.mark.e2e
 
 LEASE_SECONDS = float(operator.LEASE["AGENT_RELEASE_LEASE_SECONDS"])
+LEASE = "agent-release-operator"
 INTERVAL = 10.0  # the e2e policy's analysisInterval
 
 
@@ -38,9 +39,11 @@ def replicas(
 ) -> Iterator[dict[str, operator.OperatorInfo]]:
     """Two replicas; afterwards the session's operator alone again, as the other tests
     expect it."""
+    # the session's replica as it runs now (an earlier test may have restarted it)
+    first = operator.running(stack.stack_dir) or operator.start(stack, kubectl)
     second = operator.start(stack, kubectl, "operator-b")
     try:
-        yield {"operator": running_operator, "operator-b": second}
+        yield {"operator": first, "operator-b": second}
     finally:
         for instance in ("operator-b", operator.DEFAULT):
             info = operator.running(stack.stack_dir, instance)
@@ -86,13 +89,16 @@ def test_the_standby_takes_over_when_the_leader_dies(
     agent: str,
     test_policy: str,
 ) -> None:
+    began = time.time()  # replicas' logs outlive a test: read what came after
     leader = wait_for(lambda: _leader(dict(replicas)), 30, "one leader")
     standby = next(name for name in replicas if name != leader)
-    assert replicas[standby].health()["holder"].rsplit("_", 1)[0] == leader
+    lease = kubectl.json("get", "lease", LEASE, "-n", operator.NAMESPACE)
+    assert lease["spec"]["holderIdentity"].rsplit("_", 1)[0] == leader  # what a person sees
     baking = canary(kubectl, namespace, agent, test_policy)
     looks = baking.get("analysis", {}).get("look", 0)
     # only the leader acted on the canary so far
-    assert _effects(replicas[standby]) == []
+    assert _effects(replicas[leader], since=began)
+    assert _effects(replicas[standby], since=began) == []
     died = time.time()
     operator.kill(stack.stack_dir, leader)
     took_over = wait_for(lambda: _leader({standby: replicas[standby]}), 30, "the standby leads")
@@ -112,7 +118,7 @@ def test_the_standby_takes_over_when_the_leader_dies(
     done = wait_phase(kubectl, namespace, f"{agent}-v2", "Promoted")
     assert done["progress"] == "3/3 100%"
     assert replicas[standby].health()["role"] == "leader"
-    assert _effects(replicas[standby])  # the canary was finished by the new leader
+    assert _effects(replicas[standby], since=died)  # the new leader finished the canary
     table = kubectl.run("get", ARELS, f"{agent}-v2", "-n", namespace)
     assert "Promoted" in table
 
