@@ -63,8 +63,12 @@ def test_helm_renders_the_chart(helm: Path) -> None:
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e.get("value") or e["valueFrom"] for e in container["env"]}
     assert env["PROMETHEUS_CA_FILE"] == "/etc/agent-release/prometheus-ca/ca.crt"
+    # each replica's name in the Lease, and the Lease's namespace, from the downward API
+    assert env["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["POD_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    assert {"ClusterRole", "Role", "RoleBinding"} <= set(by_kind)  # leases: its namespace only
     role = next(
         r for r in by_kind["ClusterRole"] if r["metadata"]["name"] == "ar-agent-release-operator"
     )
