@@ -3,9 +3,12 @@
 Measures, for each scale:
 - Prometheus queries per analysis interval (the operator's own counter): batching
   means this stays at one per guardrail plus one for traffic, whatever the scale;
+  (and the instant queries that check hard violations between looks, apart);
 - breach → abort latency: every canary starts committing hard policy violations at
   once; from that moment to the Rollout's `status.abort`, as a person would see it
-  (median and p95 over the releases), and the operator's own look → abort histogram;
+  (median and p95 over the releases), and the operator's own look → abort histogram.
+  Hard violations are checked between looks, so this is about one scrape interval
+  (5 s on the local stack) plus the check period, not one analysis interval;
 - the operator's resident memory.
 
 Needs the stack (started if it is not running, left as found) and takes a few minutes.
@@ -37,6 +40,7 @@ INTERVAL = 10.0  # the policy's analysisInterval
 class ScaleResult:
     canaries: int
     queries_per_interval: float
+    hard_checks_per_interval: float
     abort_median_s: float
     abort_p95_s: float
     look_to_abort_p50_s: float
@@ -45,7 +49,8 @@ class ScaleResult:
     def line(self) -> str:
         return (
             f"canary: {self.canaries:>2} canaries  "
-            f"queries/interval {self.queries_per_interval:5.1f}  "
+            f"queries/interval {self.queries_per_interval:5.1f} "
+            f"(+{self.hard_checks_per_interval:.1f} hard checks)  "
             f"breach→abort median {self.abort_median_s:5.1f}s p95 {self.abort_p95_s:5.1f}s  "
             f"(look→abort p50 {self.look_to_abort_p50_s * 1000:.0f} ms)  "
             f"operator RSS {self.operator_rss_mib:.0f} MiB"
@@ -140,10 +145,16 @@ def measure(kubectl: Kubectl, canaries: int, info: operator.OperatorInfo) -> Sca
         # count over exactly four analysis intervals of the operator's clock (looks fall on
         # multiples of the interval): from mid-interval to mid-interval four intervals later
         time.sleep(INTERVAL - time.time() % INTERVAL + INTERVAL / 2)
-        before = _metric(info.metrics_url, "agentrelease_prometheus_queries_total")
+        counters = (
+            "agentrelease_prometheus_queries_total",
+            "agentrelease_prometheus_hard_checks_total",
+        )
+        before = [_metric(info.metrics_url, c) for c in counters]
         time.sleep(4 * INTERVAL)
-        after = _metric(info.metrics_url, "agentrelease_prometheus_queries_total")
-        per_interval = (after - before) / 4
+        after = [_metric(info.metrics_url, c) for c in counters]
+        per_interval, checks_per_interval = (
+            (a - b) / 4 for a, b in zip(after, before, strict=True)
+        )
         rss = procs.rss_bytes(info.record) / 2**20
         violating = json.dumps({**quiet, "requestsPerSecond": 5, "policyViolationRate": 0.3})
         selector = f"rollouts-pod-template-hash in ({','.join(revisions.values())})"
@@ -169,6 +180,7 @@ def measure(kubectl: Kubectl, canaries: int, info: operator.OperatorInfo) -> Sca
         return ScaleResult(
             canaries=canaries,
             queries_per_interval=per_interval,
+            hard_checks_per_interval=checks_per_interval,
             abort_median_s=statistics.median(latencies),
             abort_p95_s=latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))],
             look_to_abort_p50_s=_quantile_from_histogram(

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs
 import httpx
 
 from agent_release.canary.analyzer import Verdict
-from agent_release.controller.analysis import due, look_at
+from agent_release.controller.analysis import check_between, due, look_at
 from agent_release.controller.registry import Baking, track
 from agent_release.controller.runtime import Config, Runtime
 from builders import wire
@@ -155,3 +155,62 @@ async def test_a_look_adds_only_new_intervals_and_a_restart_reaches_back_to_the_
     await look_at(rt, [item], now=1_000_095.0)
     assert starts() == {1_000_020.0}
     assert rt.analyzers[item.key].analyzer.canary_tasks == 6 * 30
+
+
+# -- hard violations between looks -------------------------------------------------------
+
+
+def _vector(request: httpx.Request) -> httpx.Response:
+    """An instant query's answer: `agent-3`'s canary committed one hard violation."""
+    form = parse_qs(request.content.decode())
+    agents = re.search(r'agent=~"([^"]+)"', form["query"][0])
+    assert agents is not None
+    result = [
+        {"metric": {"agent": a, "revision": "bbb"}, "value": [float(form["time"][0]), v]}
+        for a in agents.group(1).split("|")
+        for v in ("1" if a == "agent-3" else "0",)
+    ]
+    return httpx.Response(
+        200, json={"status": "success", "data": {"resultType": "vector", "result": result}}
+    )
+
+
+async def test_between_looks_one_instant_query_finds_hard_violations_since_the_last_one() -> None:
+    bodies = []
+    for i in range(12):
+        item = body(f"r{i}", 1_000_000.0)
+        item["spec"]["agent"] = f"agent-{i}"
+        bodies.append(item)
+    group = [b for b in (baking(item) for item in bodies) if b is not None]
+    script = (
+        wire.Script()
+        .on("POST", "/api/v1/query_range", _answer)
+        .on("POST", "/api/v1/query", _vector)
+    )
+    rt = Runtime(kube=wire.kube(wire.Script()), prometheus=wire.prometheus(script), config=Config())
+    await look_at(rt, group[1:], now=1_000_065.0)  # all but r0 have their sums to 1_000_065
+    script.requests.clear()
+    outcomes = await check_between(rt, group, now=1_000_072.5)
+    # r0 (no look yet) reaches back to its beginning; the others share the last look's end
+    offsets = sorted(
+        re.findall(r"offset (\d+)ms", parse_qs(r.content.decode())["query"][0])[0]
+        for r in script.requests
+    )
+    assert offsets == ["67500", "7500"]
+    assert all(r.url.path == "/api/v1/query" for r in script.requests)
+    assert list(outcomes) == [group[3].key]
+    decision = outcomes[group[3].key].decision
+    assert decision is not None
+    assert decision.verdict is Verdict.ROLLBACK
+    assert outcomes[group[3].key].analysis is not None
+    assert rt.metrics.registry.get_sample_value("agentrelease_prometheus_hard_checks_total") == 2
+    looks = len(group[0].settings.guardrails) + 1  # the look's; the checks count apart
+    assert rt.metrics.registry.get_sample_value("agentrelease_prometheus_queries_total") == looks
+
+
+async def test_between_looks_a_failed_query_is_no_outcome() -> None:
+    group = [b for b in (baking(body(f"r{i}", 1_000_000.0)) for i in range(3)) if b is not None]
+    script = wire.Script().on("POST", "/api/v1/query", wire.timeout)
+    rt = Runtime(kube=wire.kube(wire.Script()), prometheus=wire.prometheus(script), config=Config())
+    assert await check_between(rt, group, now=1_000_070.0) == {}
+    assert rt.metrics.registry.get_sample_value("agentrelease_prometheus_query_errors_total") == 1

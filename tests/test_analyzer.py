@@ -99,6 +99,21 @@ def test_a_hard_violation_rolls_back_at_the_first_look_whatever_the_samples() ->
     assert decision.trigger.observed == 1
 
 
+def test_between_looks_only_a_count_over_its_limit_decides_and_the_sums_stay() -> None:
+    analyzer = Analyzer(PROD)
+    analyzer.look(60, Counts(tasks=30), Counts(tasks=570))
+    assert analyzer.between(75, 0) is None  # nothing new
+    decision = analyzer.between(75, 1)
+    assert decision is not None
+    assert (decision.verdict, decision.reason) == (Verdict.ROLLBACK, ReasonCode.POLICY_VIOLATION)
+    assert decision.trigger is not None
+    assert decision.trigger.observed == 1
+    assert "between looks" in decision.message
+    assert (analyzer.violations, analyzer.state.looks) == (0, 1)  # the next look adds it
+    later = analyzer.look(120, Counts(tasks=30, violations=1), Counts(tasks=570))
+    assert later.verdict is Verdict.ROLLBACK
+
+
 def test_below_min_samples_nothing_decides_and_past_max_bake_the_policy_acts() -> None:
     analyzer = Analyzer(PROD)
     for k in range(1, 121):  # 2 hours of one canary task a minute

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from ..canary.queries import Points, QueryResultError, SeriesKey, parse_matrix
+from ..canary.queries import Points, QueryResultError, SeriesKey, parse_matrix, parse_vector
 
 
 class PrometheusUnavailable(Exception):
@@ -67,11 +67,24 @@ class Prometheus:
         self, expr: str, start: float, end: float, step: float
     ) -> dict[SeriesKey, Points]:
         params = {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}s"}
+        body = await self._post("/api/v1/query_range", params)
+        try:
+            return parse_matrix(body)
+        except QueryResultError as error:
+            raise PrometheusUnavailable(f"{self.url}: {error}") from error
+
+    async def query(self, expr: str, at: float) -> dict[SeriesKey, float]:
+        """An instant query at `at`, its vector keyed like a range query's series."""
+        body = await self._post("/api/v1/query", {"query": expr, "time": f"{at:.3f}"})
+        try:
+            return parse_vector(body)
+        except QueryResultError as error:
+            raise PrometheusUnavailable(f"{self.url}: {error}") from error
+
+    async def _post(self, path: str, params: dict[str, str]) -> Any:
         began = time.perf_counter()
         try:
-            response = await self._http.post(
-                "/api/v1/query_range", data=params, headers=self._headers()
-            )
+            response = await self._http.post(path, data=params, headers=self._headers())
             body: Any = response.json()
         except (httpx.HTTPError, ValueError) as error:
             raise PrometheusUnavailable(f"{self.url}: {type(error).__name__}: {error}") from error
@@ -79,7 +92,4 @@ class Prometheus:
             self.last_latency = time.perf_counter() - began
         if response.status_code >= 400 and not isinstance(body, dict):
             raise PrometheusUnavailable(f"{self.url}: HTTP {response.status_code}")
-        try:
-            return parse_matrix(body)
-        except QueryResultError as error:
-            raise PrometheusUnavailable(f"{self.url}: {error}") from error
+        return body

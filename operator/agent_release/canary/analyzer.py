@@ -9,7 +9,8 @@ replay` and the decision-quality benchmark alike.
 interval. The evidence is every interval since the canary began, across steps: steps
 limit how many users see the canary, they do not throw evidence away. At each look:
 
-1. A hard guardrail that is broken (one hard policy violation, say) rolls back at once.
+1. A hard guardrail that is broken (one hard policy violation, say) rolls back at once;
+   `between` looks, the operator checks hard violations at the speed of the scrape.
 2. For every other guardrail, with θ its threshold as a harm (`Guardrail.harm`), α its
    false-rollback rate and β its missed-regression rate (`sequential` for the tests):
    - Wald's SPRT of a θ regression against none *settles* the guardrail when it rejects
@@ -262,6 +263,40 @@ class Analyzer:
         verdict = Verdict.ROLLBACK if settings.on_inconclusive is Action.ROLLBACK else Verdict.HOLD
         return decision(
             verdict, reason, undecided, f"past maxBake without {requirement.value}: {why}"
+        )
+
+    def between(self, at: float, violations: float) -> Decision | None:
+        """A check between looks, of the counted guardrail alone: `violations` is what the
+        canary committed since the last interval added (an instant query, at the speed of
+        the scrape). A Rollback once the total is over the limit; None otherwise.
+
+        Only a count can be judged on a partial interval: one violation is a violation
+        whenever it is seen, while a rate's tests need the interval's denominators. The
+        sums are left as they are: the next look adds the whole interval."""
+        guardrail = next((g for g in self.settings.guardrails if _counted(g)), None)
+        if guardrail is None or round(self.violations + violations) <= guardrail.threshold:
+            return None
+        step = min(self.state.step, len(self.settings.steps))
+        counted = self.violations
+        self.violations += violations
+        try:
+            cause = _Judgement(guardrail, Result.FAIL, ReasonCode.POLICY_VIOLATION)
+            record = self._record(cause, self.state)
+        finally:
+            self.violations = counted
+        record = record.model_copy(
+            update={"message": f"{record.message} (seen between looks)"[:MESSAGE_LIMIT]}
+        )
+        return Decision(
+            Verdict.ROLLBACK,
+            step,
+            self.settings.steps[step - 1].weight,
+            ReasonCode.POLICY_VIOLATION,
+            guardrail.metric.value,
+            record.message,
+            at,
+            (record,),
+            self.state,
         )
 
     def forecast(self, at: float) -> Forecast | None:

@@ -48,6 +48,7 @@ def _delta(metric: str, matchers: str = "", by: str = "agent, revision") -> str:
 
 
 _TASKS = _delta("agent_tasks_total")
+_VIOLATIONS = ("agent_policy_violations_total", 'severity="hard"')
 _SUCCESSES = _delta("agent_tasks_total", 'outcome="success"')
 
 DEFAULT_QUERIES: dict[GuardrailMetric, GuardrailQuery] = {
@@ -56,7 +57,7 @@ DEFAULT_QUERIES: dict[GuardrailMetric, GuardrailQuery] = {
         numerator=_delta("agent_human_interventions_total"), denominator=_TASKS
     ),
     GuardrailMetric.POLICY_VIOLATION_RATE: GuardrailQuery(
-        numerator=_delta("agent_policy_violations_total", 'severity="hard"'),
+        numerator=_delta(*_VIOLATIONS),
         denominator=_TASKS,
     ),
     GuardrailMetric.TOOL_FAILURE_RATE: GuardrailQuery(
@@ -148,6 +149,36 @@ def parse_matrix(body: Mapping[str, Any]) -> dict[SeriesKey, Points]:
             value = float(text)
             out[key].append((float(stamp), 0.0 if math.isnan(value) else value))
     return {key: tuple(sorted(points)) for key, points in out.items()}
+
+
+def parse_vector(body: Mapping[str, Any]) -> dict[SeriesKey, float]:
+    """Samples of an instant query's answer keyed by agent, revision and part."""
+    if body.get("status") != "success":
+        raise QueryResultError(f"Prometheus query failed: {body.get('error', body.get('status'))}")
+    data = body.get("data") or {}
+    if data.get("resultType") != "vector":
+        raise QueryResultError(f"expected a vector, got {data.get('resultType')!r}")
+    out: dict[SeriesKey, float] = {}
+    for sample in data.get("result") or []:
+        labels = sample.get("metric") or {}
+        agent, revision = labels.get("agent"), labels.get("revision")
+        if not agent or not revision:
+            continue
+        value = float((sample.get("value") or [0, "0"])[1])
+        out[SeriesKey(agent, revision, "value")] = 0.0 if math.isnan(value) else value
+    return out
+
+
+def hard_growth_query(matchers: str, seconds: float) -> str:
+    """Hard violations each (agent, revision) committed in the last `seconds`: the default
+    query's counter, its growth over a literal duration (in milliseconds, so it starts
+    where the last analysis interval ended)."""
+    metric, labels = _VIOLATIONS
+    series = f"{metric}{{{labels},{matchers}}}"
+    return (
+        f"sum by (agent, revision) (clamp_min({series} - {series} offset "
+        f"{max(1, round(seconds * 1000))}ms, 0))"
+    )
 
 
 # -- per-interval counts -----------------------------------------------------------------

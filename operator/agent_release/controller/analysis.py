@@ -30,13 +30,15 @@ from ..adapters.prometheus import PrometheusUnavailable
 from ..api.outcomes import Result, combine
 from ..api.policy import Guardrail, GuardrailMetric, GuardrailQuery
 from ..api.release import Analysis, Forecast, GuardrailForecast, Phase, StepForecast
-from ..canary.analyzer import Analyzer, AnalyzerState, Decision
+from ..canary.analyzer import Analyzer, AnalyzerState, Decision, Verdict
 from ..canary.counts import Counts
 from ..canary.queries import (
     TRAFFIC_KEY,
     Series,
+    SeriesKey,
     by_time,
     guardrail_query,
+    hard_growth_query,
     interval_counts,
     selector,
     traffic_query,
@@ -165,14 +167,24 @@ def _judge(
         )
         live.added_until = t
         t += item.interval
-    at = now - live.began
-    decision = live.analyzer.decide(at)
+    decision = live.analyzer.decide(now - live.began)
     stamp = datetime.fromtimestamp(now, UTC)
-    analysis = Analysis(
+    return AnalysisOutcome(
+        step=item.step,
+        decision=decision,
+        analysis=_analysis(decision, stamp),
+        forecast=_forecast(live.analyzer, decision, stamp),
+        taken_at=time.time(),
+    )
+
+
+def _analysis(decision: Decision, stamp: datetime) -> Analysis:
+    """A decision as status records it."""
+    return Analysis(
         time=stamp,
         step=decision.step,
         weight=decision.weight,
-        at=at,
+        at=decision.at,
         look=decision.state.looks,
         verdict=decision.verdict.value,
         result=combine([g.result for g in decision.guardrails])
@@ -180,13 +192,59 @@ def _judge(
         else Result.PASS,
         guardrails=list(decision.guardrails),
     )
-    return AnalysisOutcome(
-        step=item.step,
-        decision=decision,
-        analysis=analysis,
-        forecast=_forecast(live.analyzer, decision, stamp),
-        taken_at=time.time(),
-    )
+
+
+async def check_between(
+    rt: Runtime, items: Sequence[Baking], now: float
+) -> dict[Key, AnalysisOutcome]:
+    """Hard violations between looks, at the speed of the scrape: the Rollbacks found.
+
+    One instant query asks, for every canary whose policy counts hard violations with the
+    default query, how many its counter grew by since the last interval its analyzer
+    added; the analyzer adds them to its count (`Analyzer.between`). Canaries of one
+    analysis interval share that instant, so this is one query per interval in use,
+    whatever the number of releases. A failed query is no outcome at all: the next look
+    finds both the violations and the outage.
+    """
+    groups: dict[float, list[tuple[Baking, Live]]] = defaultdict(list)
+    for item in items:
+        counted = next(
+            (
+                g
+                for g in item.settings.guardrails
+                if g.metric is GuardrailMetric.POLICY_VIOLATION_RATE
+            ),
+            None,
+        )
+        if counted is not None and counted.query is None:
+            live = _live(rt, item)
+            groups[live.added_until].append((item, live))
+    outcomes: dict[Key, AnalysisOutcome] = {}
+    if rt.prometheus is None:
+        return outcomes
+    for since, group in groups.items():
+        if now <= since:
+            continue
+        matchers = selector([(item.agent, item.canary) for item, _ in group])
+        rt.metrics.hard_checks.inc()
+        try:
+            found = await rt.prometheus.query(hard_growth_query(matchers, now - since), now)
+        except PrometheusUnavailable:
+            rt.metrics.query_errors.inc()
+            continue
+        finally:
+            rt.metrics.query_latency.observe(rt.prometheus.last_latency)
+        for item, live in group:
+            violations = found.get(SeriesKey(item.agent, item.canary, "value"), 0.0)
+            decision = live.analyzer.between(now - live.began, violations) if violations else None
+            if decision is not None:
+                outcomes[item.key] = AnalysisOutcome(
+                    step=item.step,
+                    decision=decision,
+                    analysis=_analysis(decision, datetime.fromtimestamp(now, UTC)),
+                    taken_at=time.time(),
+                )
+    return outcomes
 
 
 def _wire(counts: Counts | Mapping[GuardrailMetric, Counts]) -> dict[str, object]:
@@ -242,13 +300,20 @@ def _forecast(analyzer: Analyzer, decision: Decision, stamp: datetime) -> Foreca
     )
 
 
-async def tick(rt: Runtime, attempts: dict[Key, float], reconciled: dict[Key, float]) -> None:
-    """One pass: analyse the due canaries in batches, then reconcile the stale releases.
+async def tick(
+    rt: Runtime,
+    attempts: dict[Key, float],
+    reconciled: dict[Key, float],
+    checks: dict[str, float] | None = None,
+) -> None:
+    """One pass: analyse the due canaries in batches, check the others' hard violations
+    (every `hard_check_seconds`), then reconcile the stale releases.
 
     Reconciles run concurrently (a few at a time; each release has its own lock), so a
     batch of fifty verdicts reaches fifty Rollouts in about the time of a few.
     """
     now = time.time()
+    checks = {} if checks is None else checks
     rt.last_tick = time.monotonic()
     tracked = list(rt.registry.items())
     if not rt.leading():  # a standby keeps its registry warm and acts on nothing
@@ -274,6 +339,16 @@ async def tick(rt: Runtime, attempts: dict[Key, float], reconciled: dict[Key, fl
             looked.add(key)
             verdict = outcome.decision.verdict.value if outcome.decision else "Unavailable"
             rt.metrics.analyses.labels(verdict=verdict).inc()
+            work.append(settle(key, outcome))
+    if (
+        rt.config.hard_check_seconds > 0
+        and now - checks.get("hard", 0.0) >= rt.config.hard_check_seconds
+    ):
+        checks["hard"] = now
+        waiting = [item for item in items if item.key not in looked]
+        for key, outcome in (await check_between(rt, waiting, now)).items():
+            looked.add(key)
+            rt.metrics.analyses.labels(verdict=Verdict.ROLLBACK.value).inc()
             work.append(settle(key, outcome))
     for key, entry in tracked:
         if (
@@ -310,9 +385,10 @@ async def run(rt: Runtime) -> None:
     """The loop itself, until cancelled at operator shutdown."""
     attempts: dict[Key, float] = {}
     reconciled: dict[Key, float] = {}
+    checks: dict[str, float] = {}
     while True:
         try:
-            await tick(rt, attempts, reconciled)
+            await tick(rt, attempts, reconciled, checks)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # one bad tick must not stop the loop

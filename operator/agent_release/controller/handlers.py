@@ -71,6 +71,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         metrics_port=config.metrics_port,
         health_port=config.health_port,
         tick_seconds=config.tick_seconds,
+        hard_check_seconds=config.hard_check_seconds,
     )
 
 

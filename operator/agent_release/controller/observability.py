@@ -89,6 +89,11 @@ class Metrics:
         self.queries = Counter(
             "agentrelease_prometheus_queries", "Guardrail queries sent to Prometheus.", registry=r
         )
+        self.hard_checks = Counter(
+            "agentrelease_prometheus_hard_checks",
+            "Instant queries for hard violations between looks (not in the queries' count).",
+            registry=r,
+        )
         self.analyses = Counter(
             "agentrelease_canary_analyses",
             "Canary looks taken, by verdict.",

@@ -43,6 +43,7 @@ class Config:
     health_port: int = 8080  # /healthz and /readyz
     reconcile_seconds: float = 5.0  # how often a release not in a final phase is looked at
     tick_seconds: float = 1.0  # how often the analysis loop checks which canaries are due
+    hard_check_seconds: float = 2.0  # how often hard violations are checked between looks
     # Leader election: the Lease lives in the operator's own namespace
     namespace: str = "default"
     leader_election: bool = True
@@ -101,6 +102,7 @@ _ENV: dict[str, tuple[str, Callable[[str], object]]] = {
     "health_port": ("AGENT_RELEASE_HEALTH_PORT", int),
     "reconcile_seconds": ("AGENT_RELEASE_RECONCILE_SECONDS", float),
     "tick_seconds": ("AGENT_RELEASE_TICK_SECONDS", float),
+    "hard_check_seconds": ("AGENT_RELEASE_HARD_CHECK_SECONDS", float),
     "namespace": ("POD_NAMESPACE", str),
     "leader_election": ("AGENT_RELEASE_LEADER_ELECTION", _flag),
     "lease_seconds": ("AGENT_RELEASE_LEASE_SECONDS", float),
