@@ -149,20 +149,22 @@ def _status_subresource(group: str, plural: str) -> bool:
 def _kopf_calls() -> set[Grant]:
     """What kopf does for the registered handlers (kopf/_core/reactor/observation.py).
 
-    Watching (on.event): list + watch. Changing (on.create/update/resume): also patch, for
-    its progress annotations, and the status subresource the handlers write to.
+    Watching (on.event) and indexing (index): list + watch. Changing (on.create/update/
+    resume): also patch, for its progress annotations, and the status subresource the
+    handlers write to.
     """
     import kopf  # noqa: PLC0415
 
     from agent_release.controller import handlers  # noqa: F401, PLC0415 - registers them
 
     registry = kopf.get_default_registry()
-    for kind in ("_spawning", "_indexing", "_webhooks"):
+    for kind in ("_spawning", "_webhooks"):
         assert not list(getattr(registry, kind).get_all_handlers()), (
             f"new kopf {kind[1:]} handlers: review the ClusterRole (daemons need finalizers)"
         )
     grants: set[Grant] = set()
-    for watching in registry._watching.get_all_handlers():
+    watched = [*registry._watching.get_all_handlers(), *registry._indexing.get_all_handlers()]
+    for watching in watched:
         group, plural = _handled(watching.selector)
         grants |= {(group, plural, verb) for verb in ("list", "watch")}
     for changing in registry._changing.get_all_handlers():

@@ -91,11 +91,13 @@ class Kube:
         relogin: Callable[[], kopf.ConnectionInfo] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         field_manager: str | None = None,
+        on_request: Callable[[str], None] | None = None,
     ) -> None:
         self.default_namespace = info.default_namespace or "default"
         # who the API server records in managedFields for this client's writes (without
         # it, the user agent: "python-httpx")
         self.field_manager = field_manager
+        self._on_request = on_request  # told each request's method, for the metrics
         self._timeout = timeout
         self._relogin = relogin or login
         self._transport = transport
@@ -121,6 +123,8 @@ class Kube:
         headers: dict[str, str] | None,
         params: dict[str, str] | None,
     ) -> httpx.Response:
+        if self._on_request is not None:
+            self._on_request(method)
         response = await self._http.request(
             method, path, content=content, headers=headers, params=params
         )

@@ -309,8 +309,8 @@ async def tick(
     """One pass: analyse the due canaries in batches, check the others' hard violations
     (every `hard_check_seconds`), then reconcile the stale releases.
 
-    Reconciles run concurrently (a few at a time; each release has its own lock), so a
-    batch of fifty verdicts reaches fifty Rollouts in about the time of a few.
+    Reconciles run concurrently (a few at a time: `reconcile`; each release has its own
+    lock), so a batch of fifty verdicts reaches fifty Rollouts in about the time of a few.
     """
     now = time.time()
     checks = {} if checks is None else checks
@@ -322,12 +322,10 @@ async def tick(
     if rt.unvalidated:  # what changed while another replica led
         await sweep(rt)
     items = [entry.baking for _, entry in tracked if entry.baking is not None]
-    gate = asyncio.Semaphore(_CONCURRENT_RECONCILES)
 
     async def settle(key: Key, outcome: AnalysisOutcome | None = None) -> None:
-        async with gate:
-            await reconcile(rt, key[0], key[1], outcome)
-            reconciled[key] = time.time()
+        await reconcile(rt, key[0], key[1], outcome)
+        reconciled[key] = time.time()
 
     looked: set[Key] = set()
     work = []
@@ -351,11 +349,7 @@ async def tick(
             rt.metrics.analyses.labels(verdict=Verdict.ROLLBACK.value).inc()
             work.append(settle(key, outcome))
     for key, entry in tracked:
-        if (
-            key not in looked
-            and not entry.final
-            and now - reconciled.get(key, 0.0) >= rt.config.reconcile_seconds
-        ):
+        if key not in looked and now - reconciled.get(key, 0.0) >= _every(rt, entry):
             reconciled[key] = now
             work.append(settle(key))
     for result in await asyncio.gather(*work, return_exceptions=True):
@@ -370,15 +364,27 @@ async def tick(
         del rt.analyzers[key]
 
 
+def _every(rt: Runtime, entry: Tracked) -> float:
+    """How often a release is reconciled without an event.
+
+    Only a release that moves by itself needs polling (a step that started, a Rollout
+    on its way); a canary baking between looks is reconciled by its looks, and a release
+    Gating or Blocked waits for its reports or its policy to change, which wake it
+    (`handlers`): those are only resynchronised, in case an event was missed, so the
+    API server's load does not grow with releases × ticks."""
+    if entry.final:
+        return math.inf
+    if entry.baking is not None or (entry.gating and entry.phase != Phase.PENDING.value):
+        return rt.config.resync_seconds
+    return rt.config.reconcile_seconds
+
+
 def _count_phases(rt: Runtime, tracked: Sequence[tuple[Key, Tracked]]) -> None:
     phases: dict[str, int] = defaultdict(int)
     for _, entry in tracked:
         phases[entry.phase] += 1
     for phase in Phase:
         rt.metrics.releases.labels(phase=phase.value).set(phases.get(phase.value, 0))
-
-
-_CONCURRENT_RECONCILES = 8
 
 
 async def run(rt: Runtime) -> None:

@@ -27,16 +27,37 @@ from ..api.names import (
     ROLLOUTS,
 )
 from . import analysis, health
+from .cache import AgentKey, Cache, ReportRef, policy_entry, release_entries, report_ref
 from .leadership import Leadership
-from .observability import configure_logging, logger
+from .observability import Metrics, configure_logging, logger
 from .reconcile import reconcile, report_failure
-from .registry import track
+from .registry import Tracked, track
 from .runtime import Config, Runtime
 from .validation import validate
 
+# -- the cache: kopf's indices of what the watches deliver (`cache`) ----------------------
+
+
+@kopf.index(AGENTRELEASES.group, AGENTRELEASES.version, AGENTRELEASES.plural)
+def release_index(body: kopf.Body, **_: Any) -> dict[tuple[str, str, str], Tracked]:
+    return release_entries(track(dict(body)))
+
+
+@kopf.index(EVALREPORTS.group, EVALREPORTS.version, EVALREPORTS.plural)
+def report_index(body: kopf.Body, **_: Any) -> dict[AgentKey, ReportRef]:
+    found = report_ref(body)
+    return {} if found is None else dict([found])
+
+
+@kopf.index(RELEASEPOLICIES.group, RELEASEPOLICIES.version, RELEASEPOLICIES.plural)
+def policy_index(body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
+    return {body.metadata.name or "": policy_entry(body)}
+
 
 @kopf.on.startup()
-async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **indices: Any) -> None:
+    """Wire the operator; kopf passes the indices (empty yet, filled as watches list)
+    by the names of the functions above."""
     configure_logging()
     settings.posting.level = logging.WARNING  # the operator posts its own decision Events
     settings.peering.standalone = True  # kopf's peering is not leader election: `leadership`
@@ -48,13 +69,30 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
             ca_file=config.prometheus_ca_file,
             token_file=config.prometheus_token_file,
         )
-    kube = Kube(login(), field_manager=COMPONENT)
+    metrics = Metrics()
+    kube = Kube(
+        login(),
+        field_manager=COMPONENT,
+        on_request=lambda method: metrics.api_requests.labels(method=method).inc(),
+    )
     leadership = (
         Leadership(kube, config.namespace, timing=config.lease_timing)
         if config.leader_election
         else None
     )
-    rt = Runtime(kube=kube, prometheus=prometheus, config=config, leadership=leadership)
+    cache = Cache(
+        releases=indices["release_index"],
+        reports=indices["report_index"],
+        policies=indices["policy_index"],
+    )
+    rt = Runtime(
+        kube=kube,
+        prometheus=prometheus,
+        config=config,
+        metrics=metrics,
+        leadership=leadership,
+        cache=cache,
+    )
     memo["runtime"] = rt
     start_http_server(
         config.metrics_port, addr=config.metrics_address, registry=rt.metrics.registry
@@ -97,16 +135,14 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.on.event(AGENTRELEASES.group, AGENTRELEASES.version, AGENTRELEASES.plural)
 async def release_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: Any) -> None:
-    """Keep the registry current, and reconcile on any change (spec, status, requests)."""
+    """Reconcile on any change (spec, status, requests); the index keeps the registry."""
     rt: Runtime = memo["runtime"]
     key = (body.metadata.namespace or "", body.metadata.name or "")
     if event.get("type") == "DELETED":
-        rt.registry.pop(key, None)
         lock = rt.locks.get(key)
         if lock is not None and not lock.locked():
             del rt.locks[key]
         return
-    rt.registry[key] = track(dict(body))
     await _reconcile(rt, *key)
 
 
@@ -114,18 +150,30 @@ async def release_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: A
     ROLLOUTS.group, ROLLOUTS.version, ROLLOUTS.plural, labels={LABEL_AGENT: kopf.PRESENT}
 )
 async def rollout_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: Any) -> None:
-    """A Rollout moved (reached a pause, became healthy): reconcile its release at once."""
-    release = (body.metadata.annotations or {}).get(ANNOTATION_RELEASE)
-    if release and event.get("type") != "DELETED":
-        await _reconcile(memo["runtime"], body.metadata.namespace or "", release)
+    """A Rollout moved (reached a pause, became healthy): reconcile its release at once,
+    and the agent's other releases still on their way (one may be superseded now)."""
+    rt: Runtime = memo["runtime"]
+    namespace = body.metadata.namespace or ""
+    driver = (body.metadata.annotations or {}).get(ANNOTATION_RELEASE)
+    if not driver or event.get("type") == "DELETED":
+        return
+    agent = (body.metadata.labels or {}).get(LABEL_AGENT, "")
+    others = [
+        entry.key[1]
+        for entry in rt.cache.releases_of(namespace, agent)
+        if not entry.final and entry.key[1] != driver
+    ]
+    await _reconcile(rt, namespace, driver, *others)
 
 
-async def _reconcile(rt: Runtime, namespace: str, name: str) -> None:
+async def _reconcile(rt: Runtime, namespace: str, *names: str) -> None:
     """Reconcile on an event; a failure is reported, and retried by the analysis loop."""
-    try:
-        await reconcile(rt, namespace, name)
-    except Exception as error:
-        report_failure(error)
+    results = await asyncio.gather(
+        *(reconcile(rt, namespace, name) for name in names), return_exceptions=True
+    )
+    for result in results:
+        if isinstance(result, Exception):
+            report_failure(result)
 
 
 # -- EvalReport and ReleasePolicy: validation and status --------------------------------
@@ -133,13 +181,24 @@ async def _reconcile(rt: Runtime, namespace: str, name: str) -> None:
 
 @kopf.on.event(EVALREPORTS.group, EVALREPORTS.version, EVALREPORTS.plural)
 async def evalreport_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: Any) -> None:
-    """Validate beyond the schema and summarise each slice into status (the leader)."""
-    await _validate(memo["runtime"], EVALREPORTS.plural, event, body)
+    """Validate beyond the schema and summarise each slice into status (the leader), then
+    wake the agent's releases waiting at their gates: they wait for this, not for a tick."""
+    rt: Runtime = memo["runtime"]
+    await _validate(rt, EVALREPORTS.plural, event, body)
+    namespace, agent = body.metadata.namespace or "", str(body.spec.get("agent") or "")
+    waiting = [e.key[1] for e in rt.cache.releases_of(namespace, agent) if e.gating]
+    await _reconcile(rt, namespace, *waiting)
 
 
 @kopf.on.event(RELEASEPOLICIES.group, RELEASEPOLICIES.version, RELEASEPOLICIES.plural)
 async def policy_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: Any) -> None:
-    await _validate(memo["runtime"], RELEASEPOLICIES.plural, event, body)
+    """Validate, then wake the releases of the policy waiting at their gates."""
+    rt: Runtime = memo["runtime"]
+    await _validate(rt, RELEASEPOLICIES.plural, event, body)
+    name = body.metadata.name or ""
+    waiting = [e.key for e in rt.registry.values() if e.gating and e.policy == name]
+    for namespace in {key[0] for key in waiting}:
+        await _reconcile(rt, namespace, *(key[1] for key in waiting if key[0] == namespace))
 
 
 async def _validate(rt: Runtime, plural: str, event: kopf.RawEvent, body: kopf.Body) -> None:

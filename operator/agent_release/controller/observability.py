@@ -106,6 +106,12 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, float("inf")),
             registry=r,
         )
+        self.api_requests = Counter(
+            "agentrelease_api_requests",
+            "Requests the operator sent to the API server (not kopf's watches), by method.",
+            ["method"],
+            registry=r,
+        )
         self.conflicts = Counter(
             "agentrelease_status_conflicts",
             "Status writes refused as stale (409), each followed by a fresh decision.",

@@ -1,13 +1,13 @@
-"""What is the world: everything one release's decision reads, fetched from the API server.
+"""What is the world: everything one release's decision reads.
 
-Only reads. Each lookup asks the API server for exactly what it needs (named objects by
-name, the rest by field selector on the CRDs' selectableFields), so the cost of one
-observation does not grow with the number of objects in the namespace.
+Only reads. What the watches deliver (the agent's other releases, its reports' names,
+the policy) comes from the cache (`cache`); the Rollout, and the reports a gate reads,
+are fetched by name. A reconcile of a canary costs two API reads (the release and its
+Rollout) whatever the number of objects, and a gate a few more, once per change.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -15,12 +15,10 @@ from pydantic import ValidationError
 from ..adapters.kube import Kube
 from ..api.evalreport import EvalReport
 from ..api.names import (
-    AGENTRELEASES,
     ANNOTATION_RELEASE,
     ANNOTATION_REQUEST,
     EVALREPORTS,
     LABEL_POD_TEMPLATE_HASH,
-    RELEASEPOLICIES,
     REPLICASETS,
     ROLLOUTS,
 )
@@ -30,6 +28,7 @@ from ..api.requests import PersonRequest
 from ..api.types import Stage
 from ..manifests import validation_message
 from . import rollouts
+from .cache import Cache
 from .facts import AnalysisOutcome, Baseline, ReportLookup, World
 from .machine import STAGES
 from .runtime import Runtime
@@ -38,20 +37,20 @@ _GATE_PHASES = (Phase.PENDING, Phase.GATING, Phase.BLOCKED)
 
 
 async def observe(rt: Runtime, release: AgentRelease, outcome: AnalysisOutcome | None) -> World:
-    kube, spec = rt.kube, release.spec
+    kube, cache, spec = rt.kube, rt.cache, release.spec
     namespace = release.metadata.namespace or kube.default_namespace
     phase = release.status.phase if release.status else Phase.PENDING
     gating = phase in _GATE_PHASES
-    policy = await _policy(kube, spec.policy) if gating else None
+    policy = _policy(cache, spec.policy) if gating else None
     reports: dict[Stage, ReportLookup] = {}
     baseline = Baseline(release=None, reports={})
     if gating:
         for stage, _ in STAGES:
-            reports[stage] = await _find_report(kube, release, stage)
-        baseline = await _baseline(kube, release)
+            reports[stage] = await _find_report(kube, cache, release, stage)
+        baseline = await _baseline(kube, cache, release)
     body = await kube.get(ROLLOUTS, namespace, rollouts.rollout_name_of(spec.agent))
     rollout = rollouts.view(body) if body is not None else None
-    rival = await _rival(kube, release, rollout.release if rollout else None)
+    rival = _rival(cache, release, rollout.release if rollout else None)
     canary_release = None
     status = release.status
     if status and status.phase is Phase.CANARY and status.step_started_at is None and rollout:
@@ -69,8 +68,8 @@ async def observe(rt: Runtime, release: AgentRelease, outcome: AnalysisOutcome |
     )
 
 
-async def _policy(kube: Kube, name: str) -> ReleasePolicy | None:
-    body = await kube.get(RELEASEPOLICIES, None, name)
+def _policy(cache: Cache, name: str) -> ReleasePolicy | None:
+    body = cache.policy(name)
     if body is None:
         return None
     try:
@@ -87,63 +86,51 @@ def _parse_report(body: dict[str, Any]) -> ReportLookup:
         return ReportLookup(missing=name, invalid=validation_message(error))
 
 
-async def _find_report(kube: Kube, release: AgentRelease, stage: Stage) -> ReportLookup:
+async def _find_report(
+    kube: Kube, cache: Cache, release: AgentRelease, stage: Stage
+) -> ReportLookup:
     """The named report of a stage, or the newest of the agent's reports that evaluated
     this very candidate (model, runtime and, when the release names them, tools)."""
     namespace = release.metadata.namespace or kube.default_namespace
     named = (
         getattr(release.spec.eval_reports, stage.value, None) if release.spec.eval_reports else None
     )
-    if named is not None:
-        body = await kube.get(EVALREPORTS, namespace, named)
-        if body is None:
-            return ReportLookup(missing=f"EvalReport {named} does not exist (yet)")
-        return _parse_report(body)
     wanted = release.spec.candidate
-    fields = {
-        "spec.agent": release.spec.agent,
-        "spec.stage": stage.value,
-        "spec.candidate.model": wanted.model,
-        "spec.candidate.runtime": wanted.runtime,
-    }
-    matches = []
-    for body in await kube.list(EVALREPORTS, namespace, fields=fields):
-        report = _parse_report(body).report
-        if report is None or (wanted.tools and report.spec.candidate.tools != wanted.tools):
-            continue
-        matches.append(report)
-    if not matches:
-        return ReportLookup(
-            missing=f"none for agent {release.spec.agent} and {wanted.describe()} (yet)"
-        )
-    newest = max(matches, key=lambda r: (r.metadata.creation_timestamp or _EPOCH, r.metadata.name))
-    return ReportLookup(report=newest)
+    tools = tuple(sorted(wanted.tools.items()))
+    if named is None:
+        matches = [
+            ref
+            for ref in cache.reports_of(namespace, release.spec.agent, stage)
+            if (ref.model, ref.runtime) == (wanted.model, wanted.runtime)
+            and (not tools or ref.tools == tools)
+        ]
+        if not matches:
+            return ReportLookup(
+                missing=f"none for agent {release.spec.agent} and {wanted.describe()} (yet)"
+            )
+        named = max(matches, key=lambda ref: (ref.created, ref.name)).name
+    body = await kube.get(EVALREPORTS, namespace, named)
+    if body is None:
+        return ReportLookup(missing=f"EvalReport {named} does not exist (yet)")
+    return _parse_report(body)
 
 
-_EPOCH = datetime.fromtimestamp(0, UTC)  # the API server always sets creationTimestamp
-
-
-async def _baseline(kube: Kube, release: AgentRelease) -> Baseline:
+async def _baseline(kube: Kube, cache: Cache, release: AgentRelease) -> Baseline:
     """Named baseline reports, else those of the agent's last promoted release."""
     namespace = release.metadata.namespace or kube.default_namespace
     refs = release.spec.baseline.eval_reports if release.spec.baseline else None
     source: str | None = None
     if refs is None:
         promoted = [
-            body
-            for body in await kube.list(
-                AGENTRELEASES, namespace, fields={"spec.agent": release.spec.agent}
-            )
-            if (body.get("status") or {}).get("phase") == Phase.PROMOTED.value
-            and body["metadata"]["name"] != release.metadata.name
+            entry
+            for entry in cache.releases_of(namespace, release.spec.agent)
+            if entry.phase == Phase.PROMOTED.value and entry.key[1] != release.metadata.name
         ]
         if not promoted:
             return Baseline(release=None, reports={})
-        last = max(
-            promoted, key=lambda b: (b["status"].get("promotedAt") or "", b["metadata"]["name"])
-        )
-        source = last["metadata"]["name"]
-        used = last["status"].get("evalReports") or {}
+        last = max(promoted, key=lambda entry: (entry.promoted_at, entry.key[1]))
+        source = last.key[1]
+        used = dict(last.reports_used)
         names = {Stage.OFFLINE: used.get("offline"), Stage.PRERELEASE: used.get("prerelease")}
     else:
         names = {Stage.OFFLINE: refs.offline, Stage.PRERELEASE: refs.prerelease}
@@ -169,17 +156,16 @@ async def _template_release(kube: Kube, namespace: str, revision: str | None) ->
     return None
 
 
-async def _rival(kube: Kube, release: AgentRelease, driver: str | None) -> str | None:
+def _rival(cache: Cache, release: AgentRelease, driver: str | None) -> str | None:
     """The newer release of the agent that drives its Rollout now, if any."""
     if driver is None or driver == release.metadata.name:
         return None
-    body = await kube.get(AGENTRELEASES, release.metadata.namespace, driver)
-    if body is None:
+    theirs = cache.release((release.metadata.namespace or "", driver))
+    if theirs is None:
         return None
-    theirs = (body["metadata"].get("creationTimestamp") or "", driver)
     created = release.metadata.creation_timestamp
     ours = (created.strftime("%Y-%m-%dT%H:%M:%SZ") if created else "", release.metadata.name)
-    return driver if theirs > ours else None
+    return driver if (theirs.created, driver) > ours else None
 
 
 def pending_request(release: AgentRelease) -> PersonRequest | None:

@@ -49,11 +49,13 @@ async def reconcile(
     """Bring one release one decision further. Safe to call at any time, any number of times.
 
     Returns the release as written, or None when it does not exist (any more) or cannot
-    be parsed (it is then marked Failed).
+    be parsed (it is then marked Failed). At most `Config.concurrent_reconciles` run at
+    once, whatever called them (watch events, the analysis loop): a burst of a thousand
+    creations waits its turn instead of holding a thousand observations in memory.
     """
     if not rt.leading():
         return None  # a standby watches; the leader decides
-    async with rt.locks[(namespace, name)]:
+    async with rt.locks[(namespace, name)], rt.reconciling:
         started = time.perf_counter()
         try:
             return await _reconcile(rt, namespace, name, outcome)

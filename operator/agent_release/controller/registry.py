@@ -8,7 +8,7 @@ template. A Promoted release then costs a few hundred bytes, whatever its size, 
 the operator's memory stays flat in the number of releases.
 
 It is a cache, never a source of truth: each reconcile reads the object afresh before
-deciding.
+deciding. Kopf keeps it, as an index (`cache`), so it is whole before any handler runs.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from ..api.types import parse_duration
 from ..canary.analyzer import Analyzer
 
 Key = tuple[str, str]  # namespace, name
+_GATE_PHASES = frozenset(p.value for p in (Phase.PENDING, Phase.GATING, Phase.BLOCKED))
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,19 +63,47 @@ class Live:
 
 @dataclass(frozen=True, slots=True)
 class Tracked:
+    """A release as the operator remembers it: its phase, what its look needs, and what
+    other releases of its agent ask of it (a baseline's reports, a rival's age)."""
+
+    key: Key
     phase: str
+    agent: str = ""
+    policy: str = ""
+    created: str = ""  # RFC 3339 creationTimestamp: sorts as time
+    promoted_at: str = ""
+    reports_used: tuple[tuple[str, str], ...] = ()  # (stage, EvalReport) its gates read
     baking: Baking | None = None
 
     @property
     def final(self) -> bool:
         return self.phase in Phase.__members__.values() and Phase(self.phase).final
 
+    @property
+    def gating(self) -> bool:
+        """Waiting at its gates: for its reports or its policy to change."""
+        return self.phase in _GATE_PHASES
+
 
 def track(body: dict[str, Any]) -> Tracked:
     """The registry entry of a release, from its object as the watch delivered it."""
-    status = body.get("status")
-    phase = (status.get("phase") if isinstance(status, dict) else None) or Phase.PENDING.value
-    return Tracked(phase=str(phase), baking=_baking(body) if phase == Phase.CANARY.value else None)
+    meta, spec, status = (_mapping(body.get(part)) for part in ("metadata", "spec", "status"))
+    phase = str(status.get("phase") or Phase.PENDING.value)
+    used = _mapping(status.get("evalReports"))
+    return Tracked(
+        key=(str(meta.get("namespace") or ""), str(meta.get("name") or "")),
+        phase=phase,
+        agent=str(spec.get("agent") or ""),
+        policy=str(spec.get("policy") or ""),
+        created=str(meta.get("creationTimestamp") or ""),
+        promoted_at=str(status.get("promotedAt") or ""),
+        reports_used=tuple(sorted((str(k), str(v)) for k, v in used.items() if v)),
+        baking=_baking(body) if phase == Phase.CANARY.value else None,
+    )
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _baking(body: dict[str, Any]) -> Baking | None:

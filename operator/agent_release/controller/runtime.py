@@ -1,8 +1,8 @@
 """What the operator process holds: clients, settings, the clock, the release registry, locks.
 
-The registry (see `registry`) has an entry for every AgentRelease kopf has seen, fed
-by a kopf event handler, so the analysis loop can batch all canaries without listing
-them from the API on every tick.
+The registry (see `registry`) has an entry for every AgentRelease kopf has seen, kept
+by a kopf index with the other watched kinds (`cache`), so the analysis loop can batch
+all canaries without listing them from the API on every tick.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any, get_args
 
 from ..adapters.kube import Kube
 from ..adapters.prometheus import Prometheus
+from .cache import Cache
 from .leadership import Leadership, NotLeader, Timing
 from .observability import Metrics
 from .plan import Effect
@@ -41,7 +42,9 @@ class Config:
     metrics_address: str = "0.0.0.0"
     metrics_port: int = 9808
     health_port: int = 8080  # /healthz and /readyz
-    reconcile_seconds: float = 5.0  # how often a release not in a final phase is looked at
+    reconcile_seconds: float = 5.0  # how often a release on the move is reconciled anyway
+    resync_seconds: float = 60.0  # ... and one that waits (Blocked, baking between looks)
+    concurrent_reconciles: int = 8
     tick_seconds: float = 1.0  # how often the analysis loop checks which canaries are due
     hard_check_seconds: float = 2.0  # how often hard violations are checked between looks
     # Leader election: the Lease lives in the operator's own namespace
@@ -101,6 +104,8 @@ _ENV: dict[str, tuple[str, Callable[[str], object]]] = {
     "metrics_port": ("AGENT_RELEASE_METRICS_PORT", int),
     "health_port": ("AGENT_RELEASE_HEALTH_PORT", int),
     "reconcile_seconds": ("AGENT_RELEASE_RECONCILE_SECONDS", float),
+    "resync_seconds": ("AGENT_RELEASE_RESYNC_SECONDS", float),
+    "concurrent_reconciles": ("AGENT_RELEASE_CONCURRENT_RECONCILES", int),
     "tick_seconds": ("AGENT_RELEASE_TICK_SECONDS", float),
     "hard_check_seconds": ("AGENT_RELEASE_HARD_CHECK_SECONDS", float),
     "namespace": ("POD_NAMESPACE", str),
@@ -124,13 +129,22 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     clock: Callable[[], datetime] = now
     leadership: Leadership | None = None  # None: the only replica, always acting
-    registry: dict[Key, Tracked] = field(default_factory=dict)
+    cache: Cache = field(default_factory=Cache)  # kopf's indices, wired at start-up
     analyzers: dict[Key, Live] = field(default_factory=dict)  # of baking canaries
 
     locks: defaultdict[Key, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
     # EvalReports and ReleasePolicies a standby saw change, for the leader to validate
     unvalidated: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     last_tick: float = field(default_factory=time.monotonic)  # of the analysis loop
+    reconciling: asyncio.Semaphore = field(init=False)  # Config.concurrent_reconciles
+
+    def __post_init__(self) -> None:
+        self.reconciling = asyncio.Semaphore(self.config.concurrent_reconciles)
+
+    @property
+    def registry(self) -> Mapping[Key, Tracked]:
+        """Every release the watch delivered, by (namespace, name)."""
+        return self.cache.registry
 
     @property
     def identity(self) -> str | None:
