@@ -1,7 +1,8 @@
 """Run every benchmark and print what it measured: `make bench`.
 
 `--no-stack` skips the operator benchmark, which needs the local stack (started if it
-is not running) and takes several minutes. `--quick` runs the decision-quality benchmark
+is not running) and takes from several minutes to an hour (`--scales 1,10,50` for a
+short run; `--only-stack` runs it alone). `--quick` runs the decision-quality benchmark
 in its quick mode (about a minute and a half instead of ten to twenty).
 """
 
@@ -22,20 +23,28 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="benchmarks", description=__doc__)
     parser.add_argument("--no-stack", action="store_true", help="skip the operator benchmark")
     parser.add_argument("--quick", action="store_true", help="the quick decision benchmark")
+    parser.add_argument(
+        "--scales",
+        default=None,
+        help="the operator benchmark's numbers of canaries, comma-separated (1,10,50,200,500)",
+    )
+    parser.add_argument("--only-stack", action="store_true", help="only the operator benchmark")
     args = parser.parse_args()
     print(f"python {sys.version.split()[0]}; medians of repeated runs in-process")
-    with tempfile.TemporaryDirectory() as tmp:
-        timings = chain(
-            gate_bench.run(Path(tmp), REPO / "policies" / "prod.yaml"), import_bench.run()
-        )
-        for timing in timings:
-            print(timing.line(), flush=True)
-    for line in decision_bench.run(quick=args.quick):
-        print(line, flush=True)
+    if not args.only_stack:
+        with tempfile.TemporaryDirectory() as tmp:
+            timings = chain(
+                gate_bench.run(Path(tmp), REPO / "policies" / "prod.yaml"), import_bench.run()
+            )
+            for timing in timings:
+                print(timing.line(), flush=True)
+        for line in decision_bench.run(quick=args.quick):
+            print(line, flush=True)
     if not args.no_stack:
         from . import canary_bench  # noqa: PLC0415 - needs the e2e packages on the path
 
-        for line in canary_bench.run():
+        scales = [int(n) for n in args.scales.split(",")] if args.scales else canary_bench.SCALES
+        for line in canary_bench.run(scales):
             print(line, flush=True)
     return 0
 

@@ -46,7 +46,7 @@ class Config:
     resync_seconds: float = 60.0  # ... and one that waits (Blocked, baking between looks)
     concurrent_reconciles: int = 8
     tick_seconds: float = 1.0  # how often the analysis loop checks which canaries are due
-    hard_check_seconds: float = 2.0  # how often hard violations are checked between looks
+    hard_check_seconds: float = 1.0  # how often hard violations are checked between looks
     # Leader election: the Lease lives in the operator's own namespace
     namespace: str = "default"
     leader_election: bool = True
