@@ -33,8 +33,11 @@ $(UV):
 	python3 -m pip install --quiet --disable-pip-version-check --target $(CACHE_DIR)/tools/uv-$(UV_VERSION)/lib uv==$(UV_VERSION)
 	mkdir -p $(dir $(UV)) && ln -sf ../lib/bin/uv $(UV)
 
+# uv leaves its lock file world-writable (0666): the only such file in the venv, which the
+# operator (uid 65532 in e2e, demo/sandbox.py) must not be able to write.
 $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --quiet
+	chmod go-w $(VENV)/.lock
 	touch $@
 
 install: $(VENV)/.synced ## create the Python environment from uv.lock (outside the tree)

@@ -15,6 +15,10 @@ Use them from any test marked ``e2e``:
     A fresh namespace, deleted (without waiting) after the test.
 ``prometheus``
     A :class:`localstack.clients.Prometheus` query client for the stack's Prometheus.
+``running_operator`` (session)
+    The operator, started once for the session as the chart runs it (unprivileged, on a
+    read-only tree: ``demo/sandbox.py``), with the chart's ServiceAccount; the crash
+    tests restart it.
 
 Waiting: ``from localstack.waiting import Pending, wait_for`` — checks raise ``Pending``
 with what they saw until the condition holds; ``wait_for`` fails with that text at its
@@ -34,6 +38,7 @@ from pathlib import Path
 
 import pytest
 
+from demo import operator
 from localstack.builds import build_all
 from localstack.clients import Kubectl, Prometheus
 from localstack.stack import Stack, StackError, StackInfo
@@ -62,6 +67,16 @@ def stack() -> Iterator[StackInfo]:
     yield info
     if not was_running and os.environ.get("AGENT_RELEASE_KEEP_STACK") != "1":
         instance.down()
+
+
+@pytest.fixture(scope="session")
+def running_operator(stack: StackInfo) -> Iterator[operator.OperatorInfo]:
+    """The operator, started once for the session (restarted by the crash tests)."""
+    kubectl = Kubectl(stack.kubectl, stack.kubeconfig)
+    operator.stop(stack.stack_dir)
+    info = operator.start(stack, kubectl)
+    yield info
+    operator.stop(stack.stack_dir)
 
 
 @pytest.fixture

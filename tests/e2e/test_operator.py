@@ -35,16 +35,6 @@ pytestmark = pytest.mark.e2e
 ARELS = "agentreleases.agentrelease.dev"
 
 
-@pytest.fixture(scope="session")
-def running_operator(stack: StackInfo) -> Iterator[operator.OperatorInfo]:
-    """The operator, started once for the session (restarted by the crash tests)."""
-    kubectl = Kubectl(stack.kubectl, stack.kubeconfig)
-    operator.stop(stack.stack_dir)
-    info = operator.start(stack, kubectl)
-    yield info
-    operator.stop(stack.stack_dir)
-
-
 @pytest.fixture
 def agent() -> str:
     return f"agent-{uuid.uuid4().hex[:6]}"
