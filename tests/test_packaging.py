@@ -195,6 +195,15 @@ def _granted(rules: list[dict[str, Any]]) -> set[Grant]:
     }
 
 
+def needed_grants() -> set[Grant]:
+    """Everything the operator and kopf call: what the ClusterRole must grant, exactly.
+
+    The end-to-end check of the ServiceAccount on a real API server
+    (tests/e2e/test_least_privilege.py) compares with this too.
+    """
+    return _operator_calls() | _kopf_calls() | set(KOPF_FRAMEWORK)
+
+
 def test_operator_calls_are_derived() -> None:
     """The derivation sees the calls we know of, so an empty set can not pass silently."""
     calls = _operator_calls()
@@ -212,7 +221,7 @@ def test_cluster_role_is_exactly_what_is_called() -> None:
         for field in ("apiGroups", "resources", "verbs"):
             assert "*" not in rule[field], f"wildcard in {rule}"
     granted = _granted(rules)
-    needed = _operator_calls() | _kopf_calls() | set(KOPF_FRAMEWORK)
+    needed = needed_grants()
     assert needed - granted == set(), "the operator would be forbidden these"
     assert granted - needed == set(), "granted but never called: remove, or justify in the test"
 
