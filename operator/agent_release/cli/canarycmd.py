@@ -34,7 +34,7 @@ from ..canary.queries import (
     selector,
     traffic_query,
 )
-from ..files import read_text
+from ..files import parse_json, read_text
 from ..manifests import ManifestError, load
 from .errors import EX_UNAVAILABLE, UsageError
 
@@ -204,10 +204,7 @@ def _read_intervals(path: Path) -> Iterator[tuple[float, Counts, Counts]]:
         if not line.strip():
             continue
         where = f"{path}:{number}"
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise ManifestError(f"{where}: invalid JSON ({error.msg})") from None
+        data = parse_json(line, where, ManifestError)
         if not isinstance(data, dict) or set(data) - {"at", "canary", "stable"}:
             raise ManifestError(f"{where}: expected an object with at, canary and stable")
         at = data.get("at")
