@@ -24,7 +24,7 @@ from ..adapters.prometheus import Prometheus, PrometheusUnavailable
 from ..api.policy import CanaryPolicy, GuardrailMetric, ReleasePolicy
 from ..api.types import parse_duration
 from ..canary import Analyzer, Counts, Decision, Verdict
-from ..canary.forecast import DEFAULT_RATES, plan
+from ..canary.forecast import DEFAULT_RATES, plan, rates_problem
 from ..canary.queries import (
     TRAFFIC_KEY,
     Series,
@@ -107,6 +107,9 @@ def _rates(text: str) -> dict[str, float]:
             rates[name] = float(value)
         except ValueError:
             raise UsageError(f"agent-release plan: --rates {pair!r}: not a number") from None
+    problem = rates_problem(rates)
+    if problem is not None:
+        raise UsageError(f"agent-release plan: --rates: {problem}")
     return rates
 
 
