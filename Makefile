@@ -24,7 +24,7 @@ UV := $(CACHE_DIR)/tools/uv-$(UV_VERSION)/bin/uv
 VENV := $(UV_PROJECT_ENVIRONMENT)
 PY := $(VENV)/bin/python
 
-.PHONY: help install debian-packages test lint unit crds bench up demo run down
+.PHONY: help install debian-packages test lint unit fuzz crds bench up demo run down
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -55,6 +55,13 @@ unit: install ## tests that need no cluster
 
 test: lint debian-packages ## everything: lint, type-check, unit and end-to-end tests on the local stack
 	$(PY) -m pytest
+
+# The full fuzzing campaign (tests/fuzzing.py): >= 10,000 inputs over the importers, gate,
+# replay, plan, PromQL names and templates, and the CRDs on the local stack's API server.
+# `make test` runs the same tests short and derandomized; FUZZ_SEED picks another campaign.
+FUZZ_SEED ?= 1
+fuzz: install debian-packages ## the fuzzing campaign (not in make test): prints inputs and time per target
+	AGENT_RELEASE_FUZZ=campaign $(PY) -m pytest -m fuzz -p no:cacheprovider --hypothesis-seed=$(FUZZ_SEED) $(FUZZ_ARGS)
 
 crds: install ## regenerate crds/*.yaml from the pydantic models
 	$(PY) -m agent_release.api.crdgen crds
