@@ -26,7 +26,8 @@ RUN uv sync --frozen --no-dev --no-install-project
 # Then the package itself, as a regular (non-editable) install: /src is not in the image.
 COPY README.md ./
 COPY operator ./operator
-RUN uv sync --frozen --no-dev --no-editable
+# uv's lock file is world-writable (0666) and only needed while uv runs: not in the image.
+RUN uv sync --frozen --no-dev --no-editable && rm -f /app/.venv/.lock
 
 # -- runtime -------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE}

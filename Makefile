@@ -24,7 +24,7 @@ UV := $(CACHE_DIR)/tools/uv-$(UV_VERSION)/bin/uv
 VENV := $(UV_PROJECT_ENVIRONMENT)
 PY := $(VENV)/bin/python
 
-.PHONY: help install debian-packages test lint unit crds bench up demo run down
+.PHONY: help install debian-packages test lint unit fuzz crds bench up demo run down
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -33,8 +33,11 @@ $(UV):
 	python3 -m pip install --quiet --disable-pip-version-check --target $(CACHE_DIR)/tools/uv-$(UV_VERSION)/lib uv==$(UV_VERSION)
 	mkdir -p $(dir $(UV)) && ln -sf ../lib/bin/uv $(UV)
 
+# uv leaves its lock file world-writable (0666): the only such file in the venv, which the
+# operator (uid 65532 in e2e, demo/sandbox.py) must not be able to write.
 $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --quiet
+	chmod go-w $(VENV)/.lock
 	touch $@
 
 install: $(VENV)/.synced ## create the Python environment from uv.lock (outside the tree)
@@ -52,6 +55,13 @@ unit: install ## tests that need no cluster
 
 test: lint debian-packages ## everything: lint, type-check, unit and end-to-end tests on the local stack
 	$(PY) -m pytest
+
+# The full fuzzing campaign (tests/fuzzing.py): >= 10,000 inputs over the importers, gate,
+# replay, plan, PromQL names and templates, and the CRDs on the local stack's API server.
+# `make test` runs the same tests short and derandomized; FUZZ_SEED picks another campaign.
+FUZZ_SEED ?= 1
+fuzz: install debian-packages ## the fuzzing campaign (not in make test): prints inputs and time per target
+	AGENT_RELEASE_FUZZ=campaign $(PY) -m pytest -m fuzz -p no:cacheprovider --hypothesis-seed=$(FUZZ_SEED) $(FUZZ_ARGS)
 
 crds: install ## regenerate crds/*.yaml from the pydantic models
 	$(PY) -m agent_release.api.crdgen crds

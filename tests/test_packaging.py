@@ -204,6 +204,22 @@ def _granted(rules: list[dict[str, Any]]) -> set[Grant]:
     }
 
 
+def needed_grants() -> set[Grant]:
+    """Everything the operator and kopf call cluster-wide: what the ClusterRole must
+    grant, exactly (its Lease is `namespace_grants`).
+
+    The end-to-end check of the ServiceAccount on a real API server
+    (tests/e2e/test_least_privilege.py) compares with this too.
+    """
+    calls = _operator_calls() | _kopf_calls() | set(KOPF_FRAMEWORK)
+    return {c for c in calls if c[:2] not in OWN_NAMESPACE}
+
+
+def namespace_grants() -> set[Grant]:
+    """What the operator calls in its own namespace only: the Role's rules, exactly."""
+    return {c for c in _operator_calls() if c[:2] in OWN_NAMESPACE}
+
+
 def test_operator_calls_are_derived() -> None:
     """The derivation sees the calls we know of, so an empty set can not pass silently."""
     calls = _operator_calls()
@@ -221,8 +237,7 @@ def test_cluster_role_is_exactly_what_is_called() -> None:
         for field in ("apiGroups", "resources", "verbs"):
             assert "*" not in rule[field], f"wildcard in {rule}"
     granted = _granted(rules)
-    calls = _operator_calls() | _kopf_calls() | set(KOPF_FRAMEWORK)
-    needed = {c for c in calls if c[:2] not in OWN_NAMESPACE}
+    needed = needed_grants()
     assert needed - granted == set(), "the operator would be forbidden these"
     assert granted - needed == set(), "granted but never called: remove, or justify in the test"
 
@@ -231,7 +246,7 @@ def test_the_role_in_the_operators_namespace_is_its_lease_and_nothing_else() -> 
     role = _role("role.yaml", "Role")
     assert role["metadata"]["namespace"] == "x"  # the release's namespace
     granted = _granted(role["rules"])
-    needed = {c for c in _operator_calls() if c[:2] in OWN_NAMESPACE}
+    needed = namespace_grants()
     assert needed == {
         ("coordination.k8s.io", "leases", "get"),
         ("coordination.k8s.io", "leases", "create"),

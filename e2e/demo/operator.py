@@ -5,6 +5,13 @@ state file (pid and start time) and is stopped by process group. It talks to the
 server with the token of the `agent-release-operator` ServiceAccount bound to the
 chart's ClusterRole, so the local stack exercises the same least-privilege RBAC as a
 cluster install, and to Prometheus over TLS verified with the stack CA.
+
+It runs as the chart runs it (`sandbox.py`): uid/gid 65532, no groups, no
+capabilities, no_new_privs, a read-only tree and a tmpfs at /tmp, the only place it
+can write; its environment is the image's (HOME=/tmp, LOGNAME, no bytecode writes).
+What it reads that is secret, its kubeconfig with the token and its CA file, is in
+`<stack>/operator/secrets/`, owned by that uid and readable by it alone (0400 in a
+0500 folder).
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ import yaml
 from localstack import ports, procs
 from localstack.clients import Kubectl
 from localstack.stack import StackInfo
+
+from . import sandbox
 
 REPO = Path(__file__).resolve().parents[2]
 CRDS = REPO / "crds"
@@ -83,8 +92,32 @@ def _rbac_objects(stack: StackInfo) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(rendered) if doc]
 
 
+def run_dir(stack_dir: Path) -> Path:
+    """The operator's own files: `secrets/`, its uid's only."""
+    return stack_dir / "operator"
+
+
+def _private(path: Path, content: str) -> Path:
+    """Write `content` readable by the operator's uid alone (0400), atomically."""
+    fresh = path.with_name(f".{path.name}.new")
+    fresh.write_text(content)
+    os.chown(fresh, sandbox.UID, sandbox.GID)
+    fresh.chmod(0o400)
+    fresh.replace(path)
+    return path
+
+
+def _secrets(stack_dir: Path) -> Path:
+    folder = run_dir(stack_dir) / "secrets"
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chown(folder, sandbox.UID, sandbox.GID)
+    folder.chmod(0o500)
+    return folder
+
+
 def kubeconfig(stack: StackInfo, kubectl: Kubectl) -> Path:
-    """A kubeconfig for the operator's ServiceAccount (a fresh 24 h token)."""
+    """A kubeconfig for the operator's ServiceAccount (a fresh 24 h token), and the CA
+    file it names, both in the operator's secrets folder."""
     kubectl.apply(
         [
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}},
@@ -92,7 +125,8 @@ def kubeconfig(stack: StackInfo, kubectl: Kubectl) -> Path:
         ]
     )
     token = kubectl.run("create", "token", ACCOUNT, "-n", NAMESPACE, "--duration=24h").strip()
-    path = stack.stack_dir / "kubeconfigs" / "agent-release-operator.kubeconfig"
+    secrets = _secrets(stack.stack_dir)
+    ca_file = _private(secrets / "ca.crt", stack.ca_file.read_text())
     config = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -101,7 +135,7 @@ def kubeconfig(stack: StackInfo, kubectl: Kubectl) -> Path:
                 "name": "local",
                 "cluster": {
                     "server": stack.api_server_url,
-                    "certificate-authority": str(stack.ca_file),
+                    "certificate-authority": str(ca_file),
                 },
             }
         ],
@@ -109,9 +143,7 @@ def kubeconfig(stack: StackInfo, kubectl: Kubectl) -> Path:
         "contexts": [{"name": "operator", "context": {"cluster": "local", "user": ACCOUNT}}],
         "current-context": "operator",
     }
-    path.write_text(yaml.safe_dump(config))
-    path.chmod(0o600)
-    return path
+    return _private(secrets / "kubeconfig", yaml.safe_dump(config))
 
 
 def running(stack_dir: Path, instance: str = DEFAULT) -> OperatorInfo | None:
@@ -153,11 +185,21 @@ def start(stack: StackInfo, kubectl: Kubectl, instance: str = DEFAULT, **env: st
     install(kubectl)
     allocated = ports.allocate([f"{instance}-metrics", f"{instance}-health"])
     port, health = allocated[f"{instance}-metrics"], allocated[f"{instance}-health"]
+    config = kubeconfig(stack, kubectl)
+    venv = Path(sys.prefix)
     settings = {
-        **os.environ,
-        "KUBECONFIG": str(kubeconfig(stack, kubectl)),
+        # the image's environment (Dockerfile), not the caller's
+        "PATH": f"{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "HOME": str(sandbox.TMP),
+        "TMPDIR": str(sandbox.TMP),
+        "LOGNAME": "agent-release",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+        **{k: v for k, v in os.environ.items() if k.startswith("AGENT_RELEASE_")},
+        "KUBECONFIG": str(config),
         "PROMETHEUS_URL": stack.prometheus_url,
-        "PROMETHEUS_CA_FILE": str(stack.ca_file),
+        "PROMETHEUS_CA_FILE": str(config.with_name("ca.crt")),
         "POD_NAME": instance,
         "POD_NAMESPACE": NAMESPACE,
         "AGENT_RELEASE_METRICS_ADDRESS": "127.0.0.1",
@@ -168,7 +210,7 @@ def start(stack: StackInfo, kubectl: Kubectl, instance: str = DEFAULT, **env: st
         **LEASE,
         **env,
     }
-    command = [str(Path(sys.executable).parent / "agent-release"), "operator"]
+    command = _sandboxed(stack.stack_dir, [str(venv / "bin" / "agent-release"), "operator"])
     record = procs.start(command, log_file(stack.stack_dir, instance), env=settings)
     data = {
         "pid": record.pid,
@@ -180,6 +222,23 @@ def start(stack: StackInfo, kubectl: Kubectl, instance: str = DEFAULT, **env: st
     _state_file(stack.stack_dir, instance).write_text(json.dumps(data))
     _wait_ready(info)
     return info
+
+
+def _sandboxed(stack_dir: Path, command: list[str]) -> list[str]:
+    """`command` as `sandbox.py` runs it: unprivileged, on a read-only tree."""
+    if os.geteuid() != 0:
+        raise RuntimeError("the operator's sandbox starts as root, to drop to uid 65532")
+    exposed = [Path(sys.prefix), Path(sys.base_prefix), REPO, _secrets(stack_dir)]
+    return [
+        sys.executable,
+        "-I",  # the launcher needs nothing but the standard library
+        sandbox.__file__,
+        "--home",
+        str(Path.home()),
+        *(f"--expose={path}" for path in exposed),
+        "--",
+        *command,
+    ]
 
 
 def _wait_ready(info: OperatorInfo, timeout: float = 60.0) -> None:

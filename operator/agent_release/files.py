@@ -17,8 +17,10 @@ has to be fixed or fetched.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 # https://github.com/git-lfs/git-lfs/blob/main/docs/spec.md: a pointer is a small
 # UTF-8 file of `key value` lines that starts with the version line.
@@ -78,3 +80,26 @@ def lfs_pointer(raw: bytes) -> str | None:
         f"a Git LFS pointer, not the file: the real file ({real}) is in Git LFS; "
         "fetch it with `git lfs pull`"
     )
+
+
+def parse_json[E: FileError](raw: bytes | str, where: str, error: type[E]) -> Any:
+    """One JSON document; `where` ("file" or "file:line") prefixes every error.
+
+    Besides invalid JSON, `json.loads` raises a plain ValueError for an integer of more
+    digits than Python converts (4,300) and RecursionError for arrays nested deeper than
+    the interpreter's stack: both are bad input, said in one line like the rest.
+    """
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as problem:
+        if not problem.doc.strip():
+            raise error(f"{where}: empty, expected JSON") from None
+        raise error(
+            f"{where}: invalid JSON at line {problem.lineno} column {problem.colno} ({problem.msg})"
+        ) from None
+    except UnicodeDecodeError:
+        raise error(f"{where}: not UTF-8 text") from None
+    except ValueError as problem:  # an integer of more digits than Python converts
+        raise error(f"{where}: invalid JSON ({problem})") from None
+    except RecursionError:
+        raise error(f"{where}: JSON nested too deeply") from None

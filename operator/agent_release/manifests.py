@@ -7,6 +7,8 @@ The CLI prints it and exits 65; the operator writes it into a `Valid` condition.
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +22,19 @@ class ManifestError(FileError):
     """Input that cannot be used as given; retrying will not help, fixing the input will."""
 
 
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
+
+
 def field_path(loc: tuple[int | str, ...]) -> str:
+    """`spec.slices[0].seeds[1].passed`; a key that is not a plain name (empty, with a
+    newline or a dot, 5,000 characters) is quoted, so the message stays one short line."""
     path = ""
     for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        if isinstance(part, int):
+            path += f"[{part}]"
+            continue
+        key = part if _PLAIN_KEY.fullmatch(part) else json.dumps(part[:64])
+        path += f".{key}" if path else key
     return path
 
 
@@ -64,6 +75,8 @@ def load[M: BaseModel](path: Path, model: type[M]) -> M:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or "invalid YAML"
         raise ManifestError(f"{path}: invalid YAML{where}: {problem}") from None
+    except RecursionError:  # PyYAML's parser recurses once per nesting level
+        raise ManifestError(f"{path}: invalid YAML: nested too deeply") from None
     if len(documents) != 1:
         raise ManifestError(f"{path}: expected one YAML document, found {len(documents)}")
     return parse(documents[0], model, str(path))

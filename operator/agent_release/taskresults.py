@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from .api.evalreport import DurationSummary, EvalReportSpec, SeedRun, TokenCounts
 from .api.types import FailureClass
-from .files import FileError, read_bytes, read_text
+from .files import FileError, parse_json, read_bytes, read_text
 
 
 class TaskResult(NamedTuple):
@@ -219,12 +219,9 @@ def read_task_file(path: Path) -> list[TaskResult]:
     numbered = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
     try:
         records = json.loads("[" + ",".join(line for _, line in numbered) + "]")
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # invalid JSON, 5,000 digits, nested too deep
         for number, line in numbered:
-            try:
-                json.loads(line)
-            except json.JSONDecodeError as error:
-                raise TaskFileError(f"{path}:{number}: invalid JSON ({error.msg})") from None
+            parse_json(line, f"{path}:{number}", TaskFileError)
         raise TaskFileError(f"{path}: invalid JSON lines") from None
     if len(records) != len(numbered):  # a line holding two values, e.g. `{...},{...}`
         raise TaskFileError(f"{path}: expected one JSON object per line")

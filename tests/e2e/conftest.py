@@ -15,6 +15,10 @@ Use them from any test marked ``e2e``:
     A fresh namespace, deleted (without waiting) after the test.
 ``prometheus``
     A :class:`localstack.clients.Prometheus` query client for the stack's Prometheus.
+``running_operator`` (session)
+    The operator, started once for the session as the chart runs it (unprivileged, on a
+    read-only tree: ``demo/sandbox.py``), with the chart's ServiceAccount; the crash
+    tests restart it.
 
 Waiting: ``from localstack.waiting import Pending, wait_for`` — checks raise ``Pending``
 with what they saw until the condition holds; ``wait_for`` fails with that text at its

@@ -8,6 +8,7 @@ manifest means exactly the value written below. The CRD schema carries no defaul
 from __future__ import annotations
 
 import math
+import re
 from enum import StrEnum
 from itertools import pairwise
 from string import Template
@@ -135,8 +136,91 @@ def _threshold_rules() -> list[tuple[str, str]]:
     return rules
 
 
+# PromQL, as far as a template needs to be read: strings (where a placeholder would be
+# substituted inside quotes), comments (where it would be substituted into nothing), the
+# brackets it must sit in, and the names that would select series without it.
+_PROMQL_TOKEN = re.compile(
+    r"""(?P<string>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|`[^`]*`)"""
+    r"|(?P<comment>\#)"
+    r"|(?P<placeholder>\$(?:\{(?:selector|interval)\}|(?:selector|interval)\b))"
+    r"|(?P<open>[{\[(])|(?P<close>[}\])])"
+    r"|(?P<name>(?<![\w.])[A-Za-z_:][\w:]*)"
+    r"|(?P<other>[^\"'`#${}\[\]()A-Za-z_:]+|[A-Za-z_:\w]+)"
+)
+_GROUPING = {"by", "without", "on", "ignoring", "group_left", "group_right"}
+_KEYWORDS = _GROUPING | {"bool", "and", "or", "unless", "offset", "inf", "nan"}
+_CLOSING = {"{": "}", "[": "]", "(": ")"}
+
+
+def _query_problem(text: str) -> str | None:
+    """Where a template could let a query select more than `$selector` does."""
+    stack: list[str] = []  # open brackets; "L" is a grouping label list's "("
+    pos = 0
+    for token in _PROMQL_TOKEN.finditer(text):
+        if token.start() != pos:
+            return f"unbalanced quote at character {pos}"
+        pos = token.end()
+        kind, value = token.lastgroup, token.group()
+        inside = stack[-1] if stack else ""
+        if kind == "comment":
+            return "no comments: text after # would hide the selector"
+        if kind == "string" and Template(value).get_identifiers():
+            return f"no placeholder inside a string: {value[:40]}"
+        if kind == "name" and inside == "{" and value in ("agent", "revision"):
+            return f"matchers on {value} are the operator's: $selector sets them"
+        if kind == "open":
+            grouping = value == "(" and _previous_name(text, token.start()) in _GROUPING
+            stack.append("L" if grouping else value)
+            if value == "{" and "$selector" not in _braces(text, token.start()):
+                return "every series selector {...} must hold $selector"
+        elif kind == "close":
+            if not stack or _CLOSING.get(stack.pop(), ")") != value:
+                return f"unbalanced {value!r} at character {token.start()}"
+        elif kind == "placeholder" and "selector" in value:
+            around = text[: token.start()].rstrip()[-1:], text[token.end() :].lstrip()[:1]
+            if inside != "{" or around[0] not in "{," or around[1] not in "},":
+                return "$selector must stand alone among a series selector's {matchers}"
+        elif (
+            kind == "placeholder"
+            and inside != "["
+            and _previous_name(text, token.start()) != "offset"
+        ):
+            return "$interval must be a [range] or an offset"
+        elif kind == "name" and inside not in ("{", "[", "L") and value not in _KEYWORDS:
+            after = text[token.end() :].lstrip()
+            aggregation = re.match(r"(by|without)\b", after) is not None  # sum by (...) (...)
+            if after[:1] not in ("(", "{") and not aggregation:
+                return f"{value} selects series without $selector: write {value}{{$selector}}"
+    if pos != len(text):
+        return f"unbalanced quote at character {pos}"
+    if stack:
+        return f"unclosed {stack[-1].replace('L', '(')!r}"
+    return None
+
+
+def _previous_name(text: str, at: int) -> str:
+    match = re.search(r"([A-Za-z_]\w*)\s*$", text[:at])
+    return match.group(1) if match else ""
+
+
+def _braces(text: str, at: int) -> str:
+    """The text of the `{...}` opening at `at`, up to its first `}` outside strings."""
+    strings = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`|[^}]')
+    end = at + 1
+    for match in strings.finditer(text, at + 1):
+        if match.group() == "}":
+            break
+        end = match.end()
+    return text[at + 1 : end].replace("${selector}", "$selector")
+
+
 def template_problem(text: str) -> str | None:
-    """Why a PromQL template is unusable, or None."""
+    """Why a PromQL template is unusable, or None.
+
+    Beyond its placeholders, a template is read as PromQL (`_query_problem`): a
+    placeholder inside a string or a comment, a selector without `$selector`, or a
+    bare metric name would let the query select series the operator did not ask for.
+    """
     template = Template(text)
     if not template.is_valid():
         return "invalid placeholder: use $selector and $interval, and $$ for a literal $"
@@ -146,7 +230,7 @@ def template_problem(text: str) -> str | None:
         return f"unknown placeholder ${sorted(unknown)[0]}; only $selector and $interval exist"
     if "selector" not in names:
         return "the template must use $selector to select the releases under analysis"
-    return None
+    return _query_problem(text)
 
 
 def _valid_template(text: str | None) -> str | None:

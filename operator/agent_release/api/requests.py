@@ -56,5 +56,5 @@ class PersonRequest(Model):
             if isinstance(data, dict) and not data.get("reason"):
                 data = {**data, "reason": NO_REASON}
             return cls.model_validate(data)
-        except (ValueError, ValidationError):
+        except (ValueError, ValidationError, RecursionError):  # RecursionError: nested too deep
             return None

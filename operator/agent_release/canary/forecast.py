@@ -132,6 +132,31 @@ DEFAULT_RATES: dict[str, float] = {
     "latency_p95": 90.0,
     "cost_cv": 0.75,  # coefficient of variation of one task's cost
 }
+_PROBABILITIES = ("success", "intervention", "tool_failure")
+
+
+def rates_problem(rates: Mapping[str, float]) -> str | None:
+    """Why these base rates (over the defaults) cannot be planned with, or None.
+
+    A rate of exactly 0 or 1 has no variance and plans a division by zero; NaN would
+    plan silently with nonsense.
+    """
+    r = {**DEFAULT_RATES, **rates}
+    for name, value in r.items():
+        if not math.isfinite(value):
+            return f"{name} must be a finite number, got {value}"
+    for name in _PROBABILITIES:
+        if not 0 < r[name] < 1:
+            return f"{name} must be between 0 and 1 (exclusive), got {r[name]:g}"
+    if r["tool_calls"] < 1:
+        return f"tool_calls must be at least 1, got {r['tool_calls']:g}"
+    if not 0 <= r["tool_correlation"] <= 1:
+        return f"tool_correlation must be between 0 and 1, got {r['tool_correlation']:g}"
+    if not 0 < r["latency_p50"] < r["latency_p95"]:
+        return "latency_p50 must be positive and below latency_p95"
+    if r["cost_cv"] < 0:
+        return f"cost_cv must not be negative, got {r['cost_cv']:g}"
+    return None
 
 
 def assumed_information(metric: GuardrailMetric, rates: Mapping[str, float]) -> float:

@@ -78,7 +78,8 @@ def selector(pairs: Iterable[tuple[str, str]]) -> str:
     """Label matchers for a set of (agent, revision) pairs; refuses anything unsafe."""
     agents, revisions = set(), set()
     for agent, revision in pairs:
-        if not _AGENT.match(agent) or not _REVISION.match(revision):
+        # fullmatch: with match, `$` also matches before a final newline ("a\n")
+        if not _AGENT.fullmatch(agent) or not _REVISION.fullmatch(revision):
             raise ValueError(f"refusing to query agent {agent!r} revision {revision!r}")
         agents.add(agent)
         revisions.add(revision)

@@ -24,7 +24,7 @@ from ..adapters.prometheus import Prometheus, PrometheusUnavailable
 from ..api.policy import CanaryPolicy, GuardrailMetric, ReleasePolicy
 from ..api.types import parse_duration
 from ..canary import Analyzer, Counts, Decision, Verdict
-from ..canary.forecast import DEFAULT_RATES, plan
+from ..canary.forecast import DEFAULT_RATES, plan, rates_problem
 from ..canary.queries import (
     TRAFFIC_KEY,
     Series,
@@ -34,7 +34,7 @@ from ..canary.queries import (
     selector,
     traffic_query,
 )
-from ..files import read_text
+from ..files import parse_json, read_text
 from ..manifests import ManifestError, load
 from .errors import EX_UNAVAILABLE, UsageError
 
@@ -107,6 +107,9 @@ def _rates(text: str) -> dict[str, float]:
             rates[name] = float(value)
         except ValueError:
             raise UsageError(f"agent-release plan: --rates {pair!r}: not a number") from None
+    problem = rates_problem(rates)
+    if problem is not None:
+        raise UsageError(f"agent-release plan: --rates: {problem}")
     return rates
 
 
@@ -204,10 +207,7 @@ def _read_intervals(path: Path) -> Iterator[tuple[float, Counts, Counts]]:
         if not line.strip():
             continue
         where = f"{path}:{number}"
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise ManifestError(f"{where}: invalid JSON ({error.msg})") from None
+        data = parse_json(line, where, ManifestError)
         if not isinstance(data, dict) or set(data) - {"at", "canary", "stable"}:
             raise ManifestError(f"{where}: expected an object with at, canary and stable")
         at = data.get("at")

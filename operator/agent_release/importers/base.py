@@ -110,20 +110,7 @@ def read_bytes(path: Path, hint: str) -> bytes:
 
 def parse_json(raw: bytes | str, where: str) -> Any:
     """One JSON document; `where` ("file" or "file:line") prefixes every error."""
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError as error:
-        if not error.doc.strip():
-            raise ImportFormatError(f"{where}: empty, expected JSON") from None
-        raise ImportFormatError(
-            f"{where}: invalid JSON at line {error.lineno} column {error.colno} ({error.msg})"
-        ) from None
-    except UnicodeDecodeError:
-        raise ImportFormatError(f"{where}: not UTF-8 text") from None
-    except ValueError as error:  # an integer of more digits than Python converts
-        raise ImportFormatError(f"{where}: invalid JSON ({error})") from None
-    except RecursionError:
-        raise ImportFormatError(f"{where}: JSON nested too deeply") from None
+    return files.parse_json(raw, where, ImportFormatError)
 
 
 def load_json(path: Path, hint: str) -> Any:
