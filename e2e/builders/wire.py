@@ -20,7 +20,7 @@ import kopf
 
 from agent_release.adapters.kube import Kube
 from agent_release.adapters.prometheus import Prometheus
-from agent_release.api.names import ANNOTATION_RELEASE, LABEL_AGENT, ROLLOUTS
+from agent_release.api.names import ANNOTATION_RELEASE, FIELD_MANAGER, LABEL_AGENT, ROLLOUTS
 
 Answer = httpx.Response | Callable[[httpx.Request], httpx.Response]
 
@@ -72,7 +72,12 @@ def connection(token: str = "token-1") -> kopf.ConnectionInfo:
 
 
 def kube(script: Script, relogin: Callable[[], kopf.ConnectionInfo] | None = None) -> Kube:
-    return Kube(connection(), relogin=relogin or connection, transport=script.transport())
+    return Kube(
+        connection(),
+        field_manager=FIELD_MANAGER,
+        relogin=relogin or connection,
+        transport=script.transport(),
+    )
 
 
 def prometheus(script: Script) -> Prometheus:

@@ -81,17 +81,23 @@ class Kube:
 
     A 401 logs in again once and retries: in-cluster ServiceAccount tokens are rotated
     by the kubelet, and a client that kept its first token would eventually be refused.
+
+    Every write names `field_manager`, so the API server records it in the object's
+    managedFields: that is how the operator tells its own changes to a Rollout from
+    those of a person's tools (`names.FIELD_MANAGER`).
     """
 
     def __init__(
         self,
         info: kopf.ConnectionInfo,
         *,
+        field_manager: str,
         timeout: float = 30.0,
         relogin: Callable[[], kopf.ConnectionInfo] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.default_namespace = info.default_namespace or "default"
+        self._writer = {"fieldManager": field_manager}
         self._timeout = timeout
         self._relogin = relogin or login
         self._transport = transport
@@ -186,7 +192,7 @@ class Kube:
         return items
 
     async def create(self, resource: Resource, namespace: str | None, body: JSON) -> JSON:
-        return await self._call("POST", resource.path(namespace), body)
+        return await self._call("POST", resource.path(namespace), body, params=self._writer)
 
     async def json_patch(
         self, resource: Resource, namespace: str | None, name: str, ops: Ops
@@ -197,6 +203,7 @@ class Kube:
             resource.path(namespace, name),
             ops,
             content_type="application/json-patch+json",
+            params=self._writer,
         )
 
     async def patch(
@@ -218,4 +225,5 @@ class Kube:
             resource.path(namespace, name, "status" if status else ""),
             body,
             content_type="application/merge-patch+json",
+            params=self._writer,
         )

@@ -19,7 +19,12 @@ import uuid
 from typing import Any, cast
 
 from ..adapters.kube import ApiError, Kube, login
-from ..api.names import AGENTRELEASES, ANNOTATION_REQUEST, SELF_SUBJECT_REVIEWS
+from ..api.names import (
+    AGENTRELEASES,
+    ANNOTATION_REQUEST,
+    CLI_FIELD_MANAGER,
+    SELF_SUBJECT_REVIEWS,
+)
 from ..api.release import AgentRelease
 from ..api.requests import PersonRequest, RequestAction
 from .errors import EX_DATAERR, EX_UNAVAILABLE
@@ -75,7 +80,7 @@ def _operator(args: argparse.Namespace) -> int:
 
 async def _connect() -> Kube:
     try:
-        return Kube(login())
+        return Kube(login(), field_manager=CLI_FIELD_MANAGER)
     except ApiError as error:
         raise ClusterUnavailable(str(error)) from None
 

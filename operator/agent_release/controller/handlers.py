@@ -21,6 +21,7 @@ from ..api.names import (
     AGENTRELEASES,
     ANNOTATION_RELEASE,
     EVALREPORTS,
+    FIELD_MANAGER,
     GROUP,
     LABEL_AGENT,
     RELEASEPOLICIES,
@@ -49,7 +50,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
             ca_file=config.prometheus_ca_file,
             token_file=config.prometheus_token_file,
         )
-    rt = Runtime(kube=Kube(login()), prometheus=prometheus, config=config)
+    kube = Kube(login(), field_manager=FIELD_MANAGER)
+    rt = Runtime(kube=kube, prometheus=prometheus, config=config)
     memo["runtime"] = rt
     start_http_server(
         config.metrics_port, addr=config.metrics_address, registry=rt.metrics.registry
