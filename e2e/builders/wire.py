@@ -102,8 +102,10 @@ def rollout_body(
     paused: bool = True,
     resource_version: str = "41",
     generation: int = 3,
+    held: bool = False,
 ) -> dict[str, Any]:
-    """A Rollout as Argo Rollouts leaves it: at `index`, paused or not, caught up."""
+    """A Rollout as Argo Rollouts leaves it: at `index`, paused or not, caught up;
+    `held`: paused by a person too (`spec.paused`)."""
     status: dict[str, Any] = {
         "observedGeneration": str(generation),
         "currentStepIndex": index,
@@ -124,11 +126,32 @@ def rollout_body(
             "resourceVersion": resource_version,
             "generation": generation,
             "labels": {LABEL_AGENT: "support-agent"},
-            "annotations": {},
+            "annotations": {ANNOTATION_RELEASE: release},
         },
-        "spec": {"template": {"metadata": {"annotations": {ANNOTATION_RELEASE: release}}}},
+        "spec": {
+            "template": {"metadata": {"annotations": {ANNOTATION_RELEASE: release}}},
+            **({"paused": True} if held else {}),
+        },
         "status": status,
     }
+
+
+def managed(
+    manager: str, time: str, fields: dict[str, Any], subresource: str | None = None
+) -> dict[str, Any]:
+    """One entry of metadata.managedFields as the API server writes it: `fields` is the
+    fieldsV1 tree of what `manager` owns (`{"f:spec": {"f:paused": {}}}`)."""
+    entry: dict[str, Any] = {
+        "apiVersion": f"{ROLLOUTS.group}/{ROLLOUTS.version}",
+        "fieldsType": "FieldsV1",
+        "fieldsV1": fields,
+        "manager": manager,
+        "operation": "Update",
+        "time": time,
+    }
+    if subresource:
+        entry["subresource"] = subresource
+    return entry
 
 
 # -- Prometheus --------------------------------------------------------------------------

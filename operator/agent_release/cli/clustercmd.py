@@ -136,7 +136,9 @@ def describe(release: AgentRelease) -> str:
     if status is None:
         return "\n".join([*lines, "phase    Pending (not yet seen by the operator)"])
     lines.append(
-        f"phase    {status.phase.value}" + (f"  step {status.progress}" if status.progress else "")
+        f"phase    {status.phase.value}"
+        + (f"  step {status.progress}" if status.progress else "")
+        + (f"  attempt {status.attempt}" if status.attempt > 1 else "")
     )
     if status.reason:
         lines.append(f"reason   {status.reason}: {status.message or ''}")
@@ -173,6 +175,10 @@ def describe(release: AgentRelease) -> str:
     lines.extend(
         f"action   {a.time:%H:%M:%S} {a.action.value} by {a.by or '?'}: {a.reason} ({a.outcome})"
         for a in status.actions
+    )
+    lines.extend(  # what people did to the Rollout itself (kubectl argo rollouts ...)
+        f"rollout  {a.time:%H:%M:%S} {a.action.value} by {a.by or '?'}: {a.outcome}"
+        for a in status.rollout_actions
     )
     return "\n".join(lines)
 
