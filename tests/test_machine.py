@@ -657,3 +657,25 @@ def test_a_rollout_not_yet_handed_to_the_release_is_taken_over_not_undone() -> N
     pending = world(rollout=rollout(index=4, owner="rel-1", current="aaa", phase="Healthy"))
     plan = decide(release(**canary_status(started=None)), pending)
     assert (plan.status.phase, plan.effects) == (Phase.CANARY, [UpdateRollout()])
+
+
+def test_an_undone_releases_template_put_back_is_adopted_as_a_new_attempt() -> None:
+    """An undo of the undo: the release's own template runs again, so Argo canaries it
+    from step 1; a person's call like a retry, never aborted behind their back."""
+    undone = world(
+        rollout=rollout(index=4, owner="rel-1", claimed_by="rel-2", current="aaa", phase="Healthy")
+    )
+    plan = decide(release(**canary_status()), undone)
+    assert plan.status.reason == "ManualUndo"
+    restored = world(rollout=rollout(index=0, phase="Progressing", template_by=by_plugin(40)))
+    adopted = again(plan, restored)
+    assert (adopted.status.phase, adopted.status.attempt, adopted.status.step) == (
+        Phase.CANARY,
+        2,
+        1,
+    )
+    assert adopted.status.message is not None
+    assert adopted.status.message.startswith(
+        "attempt 2: its template was restored by kubectl-argo-rollouts at 12:00:40"
+    )
+    assert AbortRollout not in effects(adopted)

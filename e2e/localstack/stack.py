@@ -212,7 +212,9 @@ class Stack:
             ctx = self._context(state["ports"], state["seed"])
             broken = [s for s in self._statuses(ctx, state) if not s.healthy]
             if not broken:
-                return self.info(ctx)
+                info = self.info(ctx)
+                self._write_env(info)  # current with this checkout's builds (PATH)
+                return info
             names = ", ".join(f"{s.name} ({s.detail})" for s in broken)
             print(f"localstack: stack in {self.layout.root} is partly down: {names}", flush=True)
             if not {s.name for s in broken} & set(CONTROL_PLANE):

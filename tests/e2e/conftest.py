@@ -15,6 +15,10 @@ Use them from any test marked ``e2e``:
     A fresh namespace, deleted (without waiting) after the test.
 ``prometheus``
     A :class:`localstack.clients.Prometheus` query client for the stack's Prometheus.
+``running_operator`` (session)
+    The operator as a process of the stack (:mod:`demo.operator`), with the chart's RBAC.
+``agent``, ``test_policy``
+    A fresh agent name, and a ReleasePolicy of its own (``builders.stack.policy``).
 
 Waiting: ``from localstack.waiting import Pending, wait_for`` — checks raise ``Pending``
 with what they saw until the condition holds; ``wait_for`` fails with that text at its
@@ -34,6 +38,8 @@ from pathlib import Path
 
 import pytest
 
+from builders.stack import policy
+from demo import operator
 from localstack.builds import build_all
 from localstack.clients import Kubectl, Prometheus
 from localstack.stack import Stack, StackError, StackInfo
@@ -90,3 +96,26 @@ def helm() -> Path:
     from localstack.builds import HELM, ensure_built  # noqa: PLC0415
 
     return ensure_built(Stack().cache, HELM) / "helm"
+
+
+@pytest.fixture(scope="session")
+def running_operator(stack: StackInfo) -> Iterator[operator.OperatorInfo]:
+    """The operator, started once for the session (restarted by the crash tests)."""
+    kubectl = Kubectl(stack.kubectl, stack.kubeconfig)
+    operator.stop(stack.stack_dir)
+    info = operator.start(stack, kubectl)
+    yield info
+    operator.stop(stack.stack_dir)
+
+
+@pytest.fixture
+def agent() -> str:
+    return f"agent-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
+def test_policy(kubectl: Kubectl, agent: str) -> Iterator[str]:
+    name = f"e2e-{agent}"
+    kubectl.apply([policy(name)])
+    yield name
+    kubectl.run("delete", "releasepolicy", name, "--wait=false")

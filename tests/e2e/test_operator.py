@@ -15,8 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -33,29 +31,6 @@ from localstack.waiting import Pending, wait_for
 pytestmark = pytest.mark.e2e
 
 ARELS = "agentreleases.agentrelease.dev"
-
-
-@pytest.fixture(scope="session")
-def running_operator(stack: StackInfo) -> Iterator[operator.OperatorInfo]:
-    """The operator, started once for the session (restarted by the crash tests)."""
-    kubectl = Kubectl(stack.kubectl, stack.kubeconfig)
-    operator.stop(stack.stack_dir)
-    info = operator.start(stack, kubectl)
-    yield info
-    operator.stop(stack.stack_dir)
-
-
-@pytest.fixture
-def agent() -> str:
-    return f"agent-{uuid.uuid4().hex[:6]}"
-
-
-@pytest.fixture
-def test_policy(kubectl: Kubectl, agent: str) -> Iterator[str]:
-    name = f"e2e-{agent}"
-    kubectl.apply([policy(name)])
-    yield name
-    kubectl.run("delete", "releasepolicy", name, "--wait=false")
 
 
 def status(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any]:
