@@ -153,6 +153,17 @@ async def test_a_step_is_promoted_only_from_the_pause_status_names() -> None:
     assert patch.headers["Content-Type"] == "application/merge-patch+json"
 
 
+async def test_a_step_is_never_promoted_while_a_person_holds_the_rollout_paused() -> None:
+    """`kubectl argo rollouts pause` sets spec.paused: clearing the step's pause then would
+    undo nothing of theirs, but Argo would put it back and the operator would fight on."""
+    held = wire.rollout_body(index=1, paused=True, held=True)
+    script = Script().on("GET", ROLLOUT, wire.ok(held))
+    rt = runtime(script)
+    await effects.apply(rt, baking(), PromoteStep(expected_index=1))
+    assert script.sent("PATCH", STATUS) == []
+    await rt.kube.close()
+
+
 async def test_the_fault_hook_exits_before_the_named_effect(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -16,7 +16,7 @@ from agent_release.adapters.kube import (
     NotFound,
     field_selector,
 )
-from agent_release.api.names import AGENTRELEASES, RELEASEPOLICIES, ROLLOUTS
+from agent_release.api.names import AGENTRELEASES, FIELD_MANAGER, RELEASEPOLICIES, ROLLOUTS
 from builders import wire
 from builders.wire import Script, status_error
 
@@ -118,4 +118,27 @@ async def test_lists_send_label_and_field_selectors() -> None:
     assert items == [{"metadata": {"name": "a"}}]
     params = script.requests[0].url.params
     assert (params["labelSelector"], params["fieldSelector"]) == ("x=y", r"spec.agent=a\=b")
+    await kube.close()
+
+
+async def test_every_write_names_its_field_manager_and_reads_do_not() -> None:
+    """The API server records the manager in managedFields: how the operator tells its
+    own changes to a Rollout from a person's (docs/operator.md, "People's actions")."""
+    script = Script()
+    for method in ("GET", "POST", "PATCH"):
+        script.on(method, ".*", wire.ok({"items": []}))
+    kube = wire.kube(script)
+    await kube.get(ROLLOUTS, "ns", "r")
+    await kube.list(ROLLOUTS, "ns")
+    await kube.create(ROLLOUTS, "ns", {})
+    await kube.patch(ROLLOUTS, "ns", "r", {}, status=True)
+    await kube.json_patch(ROLLOUTS, "ns", "r", [])
+    managers = [(r.method, r.url.params.get("fieldManager")) for r in script.requests]
+    assert managers == [
+        ("GET", None),
+        ("GET", None),
+        ("POST", FIELD_MANAGER),
+        ("PATCH", FIELD_MANAGER),
+        ("PATCH", FIELD_MANAGER),
+    ]
     await kube.close()

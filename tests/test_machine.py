@@ -7,12 +7,13 @@ from datetime import timedelta
 
 import pytest
 
+from agent_release.api.names import ANNOTATION_ROLLBACK
 from agent_release.api.outcomes import ReasonCode
-from agent_release.api.release import Phase
+from agent_release.api.release import AgentRelease, Phase, RolloutChange
 from agent_release.api.requests import PersonRequest, RequestAction
 from agent_release.api.types import Stage
 from agent_release.canary.analyzer import Verdict
-from agent_release.controller.facts import AnalysisOutcome, ReportLookup
+from agent_release.controller.facts import AnalysisOutcome, ReportLookup, World
 from agent_release.controller.machine import decide
 from agent_release.controller.plan import (
     AbortRollout,
@@ -28,7 +29,7 @@ from agent_release.controller.plan import (
 from builders.objects import machine_policy as policy
 from builders.objects import release
 from builders.objects import stage_report as report
-from builders.worlds import NOW, canary_status, outcome, rollout, world
+from builders.worlds import NOW, PLUGIN, by_plugin, canary_status, outcome, rollout, world
 
 
 def effects(plan: Plan) -> list[type[Effect]]:
@@ -354,3 +355,327 @@ def test_a_look_records_what_it_showed_and_a_promotion_bakes_from_the_look() -> 
     assert plan.status.evidence is not None
     assert plan.status.evidence.step_began == look.decision.at  # type: ignore[union-attr]
     assert plan.status.evidence.looks == 1
+
+
+# -- people acting through Argo's tools (kubectl argo rollouts ...) --------------------------
+#
+# Each: what the operator decides when it first sees the action, then the same world again
+# with the status it wrote (a crash after the status write, or just the next reconcile):
+# nothing recorded or told twice, no effect that reverses the person's action.
+
+
+def again(plan: Plan, seen: World) -> Plan:
+    """The next reconcile: the status `plan` wrote, the same world."""
+    return decide(release(**plan.status.wire()), seen)
+
+
+def actions(plan: Plan) -> list[tuple[str, str | None]]:
+    return [(a.action.value, a.by) for a in plan.status.rollout_actions]
+
+
+def rolled_back(reason: ReasonCode) -> AgentRelease:
+    """A release rolled back at step 1 at NOW, as `_rollback` writes it: by a person's
+    abort request, or for what a look showed."""
+    at_step_1 = rollout(index=1, paused=True)
+    if reason is ReasonCode.MANUAL_ABORT:
+        request = PersonRequest(id="r9", action=RequestAction.ABORT, reason="pager", by="bob")
+        seen = world(rollout=at_step_1, request=request)
+    else:
+        seen = world(rollout=at_step_1, outcome=outcome(Verdict.ROLLBACK, reason=reason))
+    plan = decide(release(**canary_status()), seen)
+    assert (plan.status.phase, plan.status.reason) == (Phase.ROLLED_BACK, reason.value)
+    return release(**plan.status.wire())
+
+
+def test_a_promote_by_hand_is_followed_and_the_step_it_reached_is_baked() -> None:
+    """`promote` at step 1 took the Rollout to step 2's pause: the release follows it there,
+    never promotes again from step 1, and bakes step 2 as any other."""
+    moved = world(rollout=rollout(index=3, paused=True))
+    plan = decide(release(**canary_status()), moved)
+    assert (plan.status.phase, plan.status.step, plan.status.weight) == (Phase.CANARY, 2, 50)
+    assert (plan.status.progress, plan.status.reason) == ("2/3 50%", "ManualPromote")
+    assert plan.status.step_started_at is None
+    assert plan.status.message is not None
+    assert plan.status.message.startswith("step 1/3 (5%) → 2/3 (50%): promoted by someone")
+    assert plan.effects == []
+    [record] = plan.status.rollout_actions
+    assert (record.action, record.by, record.step, record.to_step) == (
+        RolloutChange.PROMOTE,
+        None,  # clearing a pause owns no field: managedFields cannot name who
+        1,
+        2,
+    )
+    assert events(plan) == ["ManualAction"]
+    evidence = plan.status.evidence
+    assert evidence is not None
+    assert evidence.step_began == 60.0  # step 2's bake counts from now, a minute in
+    # the next reconcile: step 2 starts baking; nothing recorded or told again
+    baking = again(plan, moved)
+    assert (baking.status.step, baking.status.step_started_at) == (2, NOW)
+    assert (baking.status.reason, baking.effects, baking.events) == ("Baking", [], [])
+    assert len(baking.status.rollout_actions) == 1
+    # its bake decides as any other: the look promotes step 2 from step 2's own pause
+    look = world(rollout=rollout(index=3, paused=True), outcome=outcome(Verdict.PROMOTE, step=2))
+    promoted = decide(release(**baking.status.wire()), look)
+    assert promoted.effects == [PromoteStep(expected_index=3)]
+
+
+def test_a_promote_seen_mid_shift_is_followed_and_waits_for_the_pause() -> None:
+    shifting = world(rollout=rollout(index=2, paused=False, phase="Progressing"))
+    plan = decide(release(**canary_status()), shifting)
+    assert (plan.status.step, plan.status.step_started_at, plan.effects) == (2, None, [])
+    still = again(plan, shifting)
+    assert (still.status.step_started_at, still.effects, still.events) == (None, [], [])
+
+
+def test_a_previous_canarys_index_is_not_taken_for_a_promote() -> None:
+    """Right after a template change, Argo may report the old canary's step and hash."""
+    stale = world(rollout=rollout(index=3, paused=True, current="old"), canary_release="rel-1")
+    plan = decide(release(**canary_status(started=None)), stale)
+    assert (plan.status.step, plan.status.rollout_actions, plan.effects) == (1, [], [])
+
+
+def test_a_full_promotion_by_hand_ends_promoted_with_a_note() -> None:
+    full = world(
+        rollout=rollout(
+            index=4, phase="Progressing", promote_full=True, promote_full_by=by_plugin(5)
+        )
+    )
+    plan = decide(release(**canary_status()), full)
+    assert (plan.status.phase, plan.status.step, plan.status.weight) == (Phase.PROMOTING, 3, 100)
+    assert plan.status.reason == "ManualFullPromote"
+    assert actions(plan) == [("promote-full", PLUGIN)]
+    assert plan.effects == []
+    assert again(plan, full).events == []  # followed once
+    healthy = world(rollout=rollout(index=4, stable="bbb", current="bbb", phase="Healthy"))
+    done = again(plan, healthy)
+    assert (done.status.phase, done.status.reason) == (Phase.PROMOTED, "ManualFullPromote")
+    assert done.status.message is not None
+    assert done.status.message.endswith(
+        "; promoted in full by kubectl-argo-rollouts at step 1/3: "
+        "the canary analysis did not decide steps 1 to 2"
+    )
+    assert events(done) == ["Promoted"]
+    assert effects(done) == [AnnotateRollout]
+    condition = {c.type: c for c in done.status.conditions}["Promoted"]
+    assert (condition.status.value, condition.reason) == ("True", "ManualFullPromote")
+
+
+def test_a_full_promotion_the_operator_missed_still_ends_promoted_saying_so() -> None:
+    """Down during `promote --full`: the Rollout is already Healthy on the canary and
+    status.promoteFull is gone, so the note says a promotion, by someone unknown."""
+    healthy = world(rollout=rollout(index=4, stable="bbb", current="bbb", phase="Healthy"))
+    plan = decide(release(**canary_status()), healthy)
+    assert (plan.status.phase, actions(plan)) == (Phase.PROMOTING, [("promote", None)])
+    done = again(plan, healthy)
+    assert (done.status.phase, done.status.reason) == (Phase.PROMOTED, "ManualPromote")
+    assert done.status.message is not None
+    assert "by an unknown client at step 1/3" in done.status.message
+
+
+def test_an_abort_by_hand_names_who_and_is_recorded_once() -> None:
+    aborted = world(rollout=rollout(index=0, aborted=True, phase="Degraded", abort_by=by_plugin()))
+    plan = decide(release(**canary_status()), aborted)
+    assert (plan.status.phase, plan.status.reason) == (Phase.ROLLED_BACK, "ManualAbort")
+    assert plan.status.message == "the Rollout was aborted by kubectl-argo-rollouts at 12:00:00"
+    assert actions(plan) == [("abort", PLUGIN)]
+    assert events(plan) == ["ManualAction", "RolledBack"]
+    assert effects(plan) == [AbortRollout, AnnotateRollout]  # the abort is a no-op there
+    replay = again(plan, aborted)
+    assert (replay.effects, replay.events, len(replay.status.rollout_actions)) == ([], [], 1)
+
+
+def test_a_retry_after_a_persons_abort_is_adopted_as_a_new_attempt() -> None:
+    retried = world(
+        rollout=rollout(
+            index=0,
+            phase="Degraded",
+            message="RolloutAborted: Rollout aborted update to revision 2",
+            retried=True,
+            abort_by=by_plugin(30),
+        )
+    )
+    plan = decide(rolled_back(ReasonCode.MANUAL_ABORT), retried)
+    status = plan.status
+    assert (status.phase, status.attempt, status.step, status.weight) == (Phase.CANARY, 2, 1, 5)
+    assert (status.reason, status.rollback, status.evidence) == ("ManualRetry", None, None)
+    assert status.message is not None
+    assert status.message.startswith(
+        "attempt 2: the aborted Rollout was retried by kubectl-argo-rollouts at 12:00:30"
+    )
+    assert "attempt 1 was rolled back at step 1/3 (5%) for ManualAbort" in status.message
+    assert actions(plan) == [("retry", PLUGIN)]
+    assert [a.attempt for a in status.rollout_actions] == [2]
+    conditions = {c.type: c for c in status.conditions}
+    assert (conditions["RolledBack"].status.value, conditions["RolledBack"].reason) == (
+        "False",
+        "ManualRetry",
+    )
+    # the Rollout is never aborted again; only the old rollback record leaves it
+    assert plan.effects == [AnnotateRollout({ANNOTATION_ROLLBACK: None})]
+    assert [(e.reason.value, e.key.endswith("-attempt-2")) for e in plan.events] == [
+        ("ManualAction", True)
+    ]
+    # Argo still reports the abort's Degraded for a moment: not a new Degraded rollback
+    replay = again(plan, retried)
+    assert (replay.status.phase, replay.effects, replay.events) == (Phase.CANARY, [], [])
+    # the canary runs at step 1 again: the new attempt bakes, with fresh evidence
+    baking = again(replay, world(rollout=rollout(index=1, paused=True, retried=True)))
+    assert (baking.status.step_started_at, baking.status.attempt) == (NOW, 2)
+    assert baking.status.evidence is not None
+    # and its decisions are Events of their own, not the first attempt's names
+    breach = world(
+        rollout=rollout(index=1, paused=True, retried=True),
+        outcome=outcome(Verdict.ROLLBACK, reason=ReasonCode.GUARDRAIL_BREACHED),
+    )
+    second = again(baking, breach)
+    assert second.status.phase is Phase.ROLLED_BACK
+    assert {e.key for e in second.events} == {"breach-attempt-2", "rollback-attempt-2"}
+
+
+def test_a_retry_of_a_canary_shown_to_harm_is_refused_out_loud() -> None:
+    retried = world(
+        rollout=rollout(index=0, phase="Progressing", retried=True, abort_by=by_plugin(30))
+    )
+    plan = decide(rolled_back(ReasonCode.GUARDRAIL_BREACHED), retried)
+    assert (plan.status.phase, plan.status.reason) == (Phase.ROLLED_BACK, "GuardrailBreached")
+    assert plan.effects == [AbortRollout()]
+    [told] = plan.events
+    assert (told.reason.value, told.warning) == ("RetryRefused", True)
+    assert told.message.startswith(
+        "retry of the Rollout by kubectl-argo-rollouts: refused: the canary was rolled back "
+        "for GuardrailBreached"
+    )
+    [record] = plan.status.rollout_actions
+    assert (record.action, record.by, record.at) == (
+        RolloutChange.RETRY,
+        PLUGIN,
+        by_plugin(30).at,
+    )
+    # killed before the abort reached the Rollout: abort again, record and tell nothing new
+    replay = again(plan, retried)
+    assert (replay.effects, replay.events) == ([AbortRollout()], [])
+    assert len(replay.status.rollout_actions) == 1
+    # the abort landed: quiet; a second retry later is refused again, and said again
+    assert again(plan, world(rollout=rollout(index=0, aborted=True))).effects == []
+    later = world(rollout=rollout(index=0, retried=True, abort_by=by_plugin(90)))
+    assert [e.reason.value for e in again(plan, later).events] == ["RetryRefused"]
+
+
+def test_a_stale_retry_from_an_earlier_attempt_is_no_retry_of_this_rollback() -> None:
+    """abort=false written before this rollback (an earlier retry): the rollback's abort
+    was lost to a crash, and is applied again."""
+    stale = world(rollout=rollout(index=1, paused=True, retried=True, abort_by=by_plugin(-60)))
+    plan = decide(rolled_back(ReasonCode.GUARDRAIL_BREACHED), stale)
+    assert effects(plan) == [AbortRollout, AnnotateRollout]
+    assert (plan.status.rollout_actions, events(plan)) == ([], ["GuardrailBreached", "RolledBack"])
+
+
+def test_a_pause_by_hand_is_held_never_cleared_and_said() -> None:
+    held = rollout(index=1, paused=True, held=True, paused_by=by_plugin(5))
+    ready = world(rollout=held, outcome=outcome(Verdict.PROMOTE))
+    plan = decide(release(**canary_status()), ready)
+    status = plan.status
+    assert (status.phase, status.step, status.reason) == (Phase.CANARY, 1, "ManualPause")
+    assert status.message == (
+        "held at step 1/3 (5%): the Rollout is paused by kubectl-argo-rollouts at 12:00:05; "
+        "the operator promotes no step until it is resumed (kubectl argo rollouts promote), "
+        "and still rolls back on a breach; step 1 is ready to promote"
+    )
+    assert plan.effects == []  # the bake is over and healthy, but a person holds it
+    assert actions(plan) == [("pause", PLUGIN)]
+    assert events(plan) == ["ManualAction"]
+    assert plan.status.analysis is not None  # the looks go on
+    replay = again(plan, ready)
+    assert (replay.effects, replay.events, replay.status.reason) == ([], [], "ManualPause")
+    # a person's `agent-release promote` is answered, not carried out
+    promote = PersonRequest(id="r5", action=RequestAction.PROMOTE, reason="go", by="bob")
+    asked = again(plan, world(rollout=held, request=promote))
+    assert (asked.status.step, asked.effects) == (1, [])
+    assert asked.status.actions[-1].outcome.startswith("not promoted: the Rollout is paused by")
+    # a breach still rolls back
+    breach = world(
+        rollout=held, outcome=outcome(Verdict.ROLLBACK, reason=ReasonCode.GUARDRAIL_BREACHED)
+    )
+    assert again(plan, breach).status.phase is Phase.ROLLED_BACK
+    # resumed: said once, and the next look promotes
+    resumed = rollout(index=1, paused=True, paused_by=by_plugin(60))
+    going = again(plan, world(rollout=resumed, outcome=outcome(Verdict.PROMOTE)))
+    assert actions(going) == [("pause", PLUGIN), ("resume", PLUGIN)]
+    assert going.effects == [PromoteStep(expected_index=1)]
+    assert going.status.step == 2
+
+
+def test_a_promotion_decided_before_a_pause_waits_for_the_resume() -> None:
+    """Status says step 2 (written), then a person paused before the Rollout was promoted:
+    the replayed promotion is not sent while held, and is sent once resumed."""
+    first = decide(
+        release(**canary_status()),
+        world(rollout=rollout(index=1, paused=True), outcome=outcome(Verdict.PROMOTE)),
+    )
+    held = world(rollout=rollout(index=1, paused=True, held=True, paused_by=by_plugin(1)))
+    waiting = again(first, held)
+    assert waiting.effects == []
+    assert (waiting.status.step, waiting.status.reason) == (2, "ManualPause")
+    assert waiting.status.message is not None
+    assert waiting.status.message.startswith("held at step 1/3 (5%)")
+    resumed = again(waiting, world(rollout=rollout(index=1, paused=True, paused_by=by_plugin(9))))
+    assert resumed.effects == [PromoteStep(expected_index=1)]
+
+
+def test_an_undo_ends_rolled_back_and_the_template_is_never_applied_again() -> None:
+    """`undo` set the template back to the previous release's; Argo serves stable."""
+    undone = world(
+        rollout=rollout(
+            index=4,
+            owner="rel-1",
+            claimed_by="rel-2",
+            stable="aaa",
+            current="aaa",
+            phase="Healthy",
+            template_by=by_plugin(5),
+        )
+    )
+    plan = decide(release(**canary_status()), undone)
+    assert (plan.status.phase, plan.status.reason) == (Phase.ROLLED_BACK, "ManualUndo")
+    assert plan.status.message == (
+        "the Rollout was rolled back to the template of rel-1 by kubectl-argo-rollouts at "
+        "12:00:05: this release no longer runs, and the operator does not apply its template again"
+    )
+    record = plan.status.rollback
+    assert record is not None
+    assert (record.reason, record.step, record.revision) == (ReasonCode.MANUAL_UNDO, 1, "bbb")
+    assert effects(plan) == [AnnotateRollout]  # no UpdateRollout, no abort of the stable
+    assert actions(plan) == [("undo", PLUGIN)]
+    assert events(plan) == ["ManualAction", "RolledBack"]
+    replay = again(plan, undone)
+    assert (replay.effects, replay.events) == ([], [])
+
+
+def test_a_rollout_not_yet_handed_to_the_release_is_taken_over_not_undone() -> None:
+    """Killed before UpdateRollout: the template and the claim are both the old release's."""
+    pending = world(rollout=rollout(index=4, owner="rel-1", current="aaa", phase="Healthy"))
+    plan = decide(release(**canary_status(started=None)), pending)
+    assert (plan.status.phase, plan.effects) == (Phase.CANARY, [UpdateRollout()])
+
+
+def test_an_undone_releases_template_put_back_is_adopted_as_a_new_attempt() -> None:
+    """An undo of the undo: the release's own template runs again, so Argo canaries it
+    from step 1; a person's call like a retry, never aborted behind their back."""
+    undone = world(
+        rollout=rollout(index=4, owner="rel-1", claimed_by="rel-2", current="aaa", phase="Healthy")
+    )
+    plan = decide(release(**canary_status()), undone)
+    assert plan.status.reason == "ManualUndo"
+    restored = world(rollout=rollout(index=0, phase="Progressing", template_by=by_plugin(40)))
+    adopted = again(plan, restored)
+    assert (adopted.status.phase, adopted.status.attempt, adopted.status.step) == (
+        Phase.CANARY,
+        2,
+        1,
+    )
+    assert adopted.status.message is not None
+    assert adopted.status.message.startswith(
+        "attempt 2: its template was restored by kubectl-argo-rollouts at 12:00:40"
+    )
+    assert AbortRollout not in effects(adopted)

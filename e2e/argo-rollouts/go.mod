@@ -4,7 +4,10 @@ module agentrelease.dev/e2e/argo-rollouts
 // build with GOTOOLCHAIN=go1.27.3 (e2e/localstack does).
 go 1.26.10
 
-tool github.com/argoproj/argo-rollouts/cmd/rollouts-controller
+tool (
+	github.com/argoproj/argo-rollouts/cmd/kubectl-argo-rollouts
+	github.com/argoproj/argo-rollouts/cmd/rollouts-controller
+)
 
 require (
 	cloud.google.com/go/auth v0.15.0 // indirect
@@ -93,7 +96,9 @@ require (
 	github.com/josharian/intern v1.0.0 // indirect
 	github.com/jpillora/backoff v1.0.0 // indirect
 	github.com/json-iterator/go v1.1.12 // indirect
+	github.com/juju/ansiterm v1.0.0 // indirect
 	github.com/liggitt/tabwriter v0.0.0-20181228230101-89fcab3d43de // indirect
+	github.com/lunixbochs/vtclean v1.0.0 // indirect
 	github.com/machinebox/graphql v0.2.2 // indirect
 	github.com/mailru/easyjson v0.7.7 // indirect
 	github.com/mattn/go-colorable v0.1.13 // indirect
@@ -128,6 +133,7 @@ require (
 	github.com/shopspring/decimal v1.4.0 // indirect
 	github.com/sirupsen/logrus v1.9.3 // indirect
 	github.com/slack-go/slack v0.16.0 // indirect
+	github.com/soheilhy/cmux v0.1.5 // indirect
 	github.com/spaceapegames/go-wavefront v1.8.1 // indirect
 	github.com/spf13/cast v1.7.1 // indirect
 	github.com/spf13/cobra v1.9.1 // indirect

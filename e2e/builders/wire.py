@@ -20,7 +20,7 @@ import kopf
 
 from agent_release.adapters.kube import Kube
 from agent_release.adapters.prometheus import Prometheus
-from agent_release.api.names import ANNOTATION_RELEASE, LABEL_AGENT, ROLLOUTS
+from agent_release.api.names import ANNOTATION_RELEASE, FIELD_MANAGER, LABEL_AGENT, ROLLOUTS
 
 Answer = httpx.Response | Callable[[httpx.Request], httpx.Response]
 
@@ -72,7 +72,12 @@ def connection(token: str = "token-1") -> kopf.ConnectionInfo:
 
 
 def kube(script: Script, relogin: Callable[[], kopf.ConnectionInfo] | None = None) -> Kube:
-    return Kube(connection(), relogin=relogin or connection, transport=script.transport())
+    return Kube(
+        connection(),
+        field_manager=FIELD_MANAGER,
+        relogin=relogin or connection,
+        transport=script.transport(),
+    )
 
 
 def prometheus(script: Script) -> Prometheus:
@@ -97,8 +102,10 @@ def rollout_body(
     paused: bool = True,
     resource_version: str = "41",
     generation: int = 3,
+    held: bool = False,
 ) -> dict[str, Any]:
-    """A Rollout as Argo Rollouts leaves it: at `index`, paused or not, caught up."""
+    """A Rollout as Argo Rollouts leaves it: at `index`, paused or not, caught up;
+    `held`: paused by a person too (`spec.paused`)."""
     status: dict[str, Any] = {
         "observedGeneration": str(generation),
         "currentStepIndex": index,
@@ -119,11 +126,32 @@ def rollout_body(
             "resourceVersion": resource_version,
             "generation": generation,
             "labels": {LABEL_AGENT: "support-agent"},
-            "annotations": {},
+            "annotations": {ANNOTATION_RELEASE: release},
         },
-        "spec": {"template": {"metadata": {"annotations": {ANNOTATION_RELEASE: release}}}},
+        "spec": {
+            "template": {"metadata": {"annotations": {ANNOTATION_RELEASE: release}}},
+            **({"paused": True} if held else {}),
+        },
         "status": status,
     }
+
+
+def managed(
+    manager: str, time: str, fields: dict[str, Any], subresource: str | None = None
+) -> dict[str, Any]:
+    """One entry of metadata.managedFields as the API server writes it: `fields` is the
+    fieldsV1 tree of what `manager` owns (`{"f:spec": {"f:paused": {}}}`)."""
+    entry: dict[str, Any] = {
+        "apiVersion": f"{ROLLOUTS.group}/{ROLLOUTS.version}",
+        "fieldsType": "FieldsV1",
+        "fieldsV1": fields,
+        "manager": manager,
+        "operation": "Update",
+        "time": time,
+    }
+    if subresource:
+        entry["subresource"] = subresource
+    return entry
 
 
 # -- Prometheus --------------------------------------------------------------------------

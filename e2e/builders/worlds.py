@@ -10,11 +10,17 @@ from agent_release.api.release import Analysis, GuardrailResult
 from agent_release.api.types import Stage
 from agent_release.canary.analyzer import AnalyzerState, Decision, Verdict
 from agent_release.controller.facts import AnalysisOutcome, Baseline, ReportLookup, World
-from agent_release.controller.rollouts import RolloutView
+from agent_release.controller.rollouts import FieldOwner, RolloutView
 
 from .objects import machine_policy, stage_report
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+PLUGIN = "kubectl-argo-rollouts"  # the field manager of Argo's kubectl plugin
+
+
+def by_plugin(seconds: float = 0.0) -> FieldOwner:
+    """A change written by Argo's kubectl plugin, `seconds` after NOW (whole seconds)."""
+    return FieldOwner(PLUGIN, (NOW + timedelta(seconds=seconds)).replace(microsecond=0))
 
 
 def rollout(
@@ -26,7 +32,12 @@ def rollout(
     current: str | None = "bbb",
     phase: str = "Paused",
     aborted: bool = False,
+    message: str = "",
+    **more: Any,
 ) -> RolloutView:
+    """The Rollout as observed; `owner` is the release whose template it runs, which
+    took it over (`more`: what people did, see `RolloutView`)."""
+    fields: dict[str, Any] = {"claimed_by": owner, "template_release": owner, **more}
     return RolloutView(
         release=owner,
         eval_runs=None,
@@ -36,9 +47,10 @@ def rollout(
         paused=paused,
         aborted=aborted,
         phase=phase,
-        message="",
+        message=message,
         stable_hash=stable,
         current_hash=current,
+        **fields,
     )
 
 

@@ -55,10 +55,12 @@ class GoBuild:
     binaries: Mapping[str, str]
     ldflags: tuple[str, ...] = ()
     toolchain: str = "local"
+    folder: str | None = None
+    """The ``e2e/`` folder of the module's ``go.mod``, when it is not ``name``."""
 
     @property
     def module_dir(self) -> Path:
-        return E2E_DIR / self.name
+        return E2E_DIR / (self.folder or self.name)
 
 
 def _version_ldflags(*packages: str) -> tuple[str, ...]:
@@ -101,19 +103,36 @@ KWOK = GoBuild(
     binaries={"kwok": "sigs.k8s.io/kwok/cmd/kwok"},
 )
 
+_ARGO_VERSION_LDFLAGS = (
+    "-X github.com/argoproj/argo-rollouts/utils/version.version={semver}",
+    "-X github.com/argoproj/argo-rollouts/utils/version.gitTag={version}",
+    "-X github.com/argoproj/argo-rollouts/utils/version.gitTreeState=clean",
+    "-X github.com/argoproj/argo-rollouts/utils/version.buildDate={date}",
+)
+
 ARGO_ROLLOUTS = GoBuild(
     name="argo-rollouts",
     module="github.com/argoproj/argo-rollouts",
     binaries={"rollouts-controller": "github.com/argoproj/argo-rollouts/cmd/rollouts-controller"},
-    ldflags=(
-        "-X github.com/argoproj/argo-rollouts/utils/version.version={semver}",
-        "-X github.com/argoproj/argo-rollouts/utils/version.gitTag={version}",
-        "-X github.com/argoproj/argo-rollouts/utils/version.gitTreeState=clean",
-        "-X github.com/argoproj/argo-rollouts/utils/version.buildDate={date}",
-    ),
+    ldflags=_ARGO_VERSION_LDFLAGS,
     # v1.9.3's go.mod says `go 1.26.10`, newer than the machine's Go 1.26.8; go1.27.3 is the
     # toolchain the Go module proxy serves for that (fetched once into the module cache).
     toolchain="go1.27.3",
+)
+
+ARGO_ROLLOUTS_PLUGIN = GoBuild(
+    name="kubectl-argo-rollouts",
+    module=ARGO_ROLLOUTS.module,
+    binaries={
+        "kubectl-argo-rollouts": "github.com/argoproj/argo-rollouts/cmd/kubectl-argo-rollouts"
+    },
+    ldflags=_ARGO_VERSION_LDFLAGS,
+    toolchain=ARGO_ROLLOUTS.toolchain,
+    # The same go.mod, so the same pin as the controller. A build of its own (and a binary
+    # folder of its own) because it is a person's tool, not a process of the stack: a
+    # checkout that builds the controller by another recipe replaces the controller's
+    # folder, and must not take the plugin away from a test that is using it.
+    folder=ARGO_ROLLOUTS.name,
 )
 
 HELM = GoBuild(
@@ -132,7 +151,7 @@ HELM = GoBuild(
     ),
 )
 
-ALL_BUILDS = (ETCD, HELM, KUBERNETES, KWOK, ARGO_ROLLOUTS)
+ALL_BUILDS = (ETCD, HELM, KUBERNETES, KWOK, ARGO_ROLLOUTS, ARGO_ROLLOUTS_PLUGIN)
 """In build order: quickest first, so a broken toolchain shows up within a minute."""
 
 

@@ -26,7 +26,15 @@ import yaml
 
 from . import ports as port_alloc
 from . import procs
-from .builds import ALL_BUILDS, ARGO_ROLLOUTS, KWOK, BuildError, ensure_built, module_source
+from .builds import (
+    ALL_BUILDS,
+    ARGO_ROLLOUTS,
+    ARGO_ROLLOUTS_PLUGIN,
+    KWOK,
+    BuildError,
+    ensure_built,
+    module_source,
+)
 from .clients import Kubectl, KubectlError
 from .components import COMPONENTS, CONTROL_PLANE, Component, Context, kwok_nodes
 from .paths import CacheLayout, StackLayout, default_stack_dir
@@ -91,6 +99,9 @@ class StackInfo:
     kubectl: Path
     helm: Path
     """Helm, built like the other programs: the tests render the chart with it."""
+    argo_plugin: Path
+    """``kubectl-argo-rollouts``, Argo's kubectl plugin from the controller's pin: on the
+    env file's PATH beside kubectl, so ``kubectl argo rollouts ...`` works."""
 
     def env(self) -> dict[str, str]:
         """Variables written to ``<stack>/env`` (``KUBECONFIG``, ``PROMETHEUS_URL``, ...)."""
@@ -176,6 +187,7 @@ class Stack:
             ca_file=self.layout.ca_cert,
             kubectl=ctx.kubectl,
             helm=ctx.bin_dirs["helm"] / "helm",
+            argo_plugin=ctx.bin_dirs[ARGO_ROLLOUTS_PLUGIN.name] / "kubectl-argo-rollouts",
         )
 
     @contextmanager
@@ -200,7 +212,9 @@ class Stack:
             ctx = self._context(state["ports"], state["seed"])
             broken = [s for s in self._statuses(ctx, state) if not s.healthy]
             if not broken:
-                return self.info(ctx)
+                info = self.info(ctx)
+                self._write_env(info)  # current with this checkout's builds (PATH)
+                return info
             names = ", ".join(f"{s.name} ({s.detail})" for s in broken)
             print(f"localstack: stack in {self.layout.root} is partly down: {names}", flush=True)
             if not {s.name for s in broken} & set(CONTROL_PLANE):
@@ -344,7 +358,7 @@ class Stack:
 
     def _write_env(self, info: StackInfo) -> None:
         lines = [f"export {key}={value}" for key, value in info.env().items()]
-        lines.append(f"export PATH={info.kubectl.parent}:$PATH")
+        lines.append(f"export PATH={info.kubectl.parent}:{info.argo_plugin.parent}:$PATH")
         self.layout.env_file.write_text("\n".join(lines) + "\n")
 
     # -- down ----------------------------------------------------------------------------

@@ -19,6 +19,8 @@ Use them from any test marked ``e2e``:
     The operator, started once for the session as the chart runs it (unprivileged, on a
     read-only tree: ``demo/sandbox.py``), with the chart's ServiceAccount; the crash
     tests restart it.
+``agent``, ``test_policy``
+    A fresh agent name, and a ReleasePolicy of its own (``builders.stack.policy``).
 
 Waiting: ``from localstack.waiting import Pending, wait_for`` — checks raise ``Pending``
 with what they saw until the condition holds; ``wait_for`` fails with that text at its

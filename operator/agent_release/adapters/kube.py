@@ -81,21 +81,23 @@ class Kube:
 
     A 401 logs in again once and retries: in-cluster ServiceAccount tokens are rotated
     by the kubelet, and a client that kept its first token would eventually be refused.
+
+    Every write names `field_manager`, so the API server records it in the object's
+    managedFields: that is how the operator tells its own changes to a Rollout from
+    those of a person's tools (`names.FIELD_MANAGER`).
     """
 
     def __init__(
         self,
         info: kopf.ConnectionInfo,
         *,
+        field_manager: str,
         timeout: float = 30.0,
         relogin: Callable[[], kopf.ConnectionInfo] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
-        field_manager: str | None = None,
         on_request: Callable[[str], None] | None = None,
     ) -> None:
         self.default_namespace = info.default_namespace or "default"
-        # who the API server records in managedFields for this client's writes (without
-        # it, the user agent: "python-httpx")
         self.field_manager = field_manager
         self._on_request = on_request  # told each request's method, for the metrics
         self._timeout = timeout
@@ -144,7 +146,7 @@ class Kube:
         content_type: str = "application/json",
         params: dict[str, str] | None = None,
     ) -> JSON:
-        if self.field_manager and method in ("POST", "PUT", "PATCH"):
+        if method in ("POST", "PUT", "PATCH"):
             params = {**(params or {}), "fieldManager": self.field_manager}
         try:
             response = await self._send(

@@ -106,6 +106,13 @@ class StatusReason(StrEnum):
     VALID = "Valid"
     DUPLICATE_RUN_ID = "DuplicateRunId"
     POLICY_INVALID = "PolicyInvalid"
+    # People acting on the Rollout itself (Argo's kubectl plugin, kubectl patch), as the
+    # operator follows them (docs/operator.md, "People's actions")
+    MANUAL_PROMOTE = "ManualPromote"  # promoted past the step: the release follows
+    MANUAL_FULL_PROMOTE = "ManualFullPromote"  # `promote --full`: ends Promoted with a note
+    MANUAL_PAUSE = "ManualPause"  # the Rollout is held paused: no step is promoted
+    MANUAL_RESUME = "ManualResume"
+    MANUAL_RETRY = "ManualRetry"  # an aborted Rollout retried: a new attempt
 
 
 class EventReason(StrEnum):
@@ -122,7 +129,15 @@ class EventReason(StrEnum):
     MANUAL_ACTION = "ManualAction"
     REPORT_VALID = "ReportValid"
     REPORT_INVALID = "ReportInvalid"
+    RETRY_REFUSED = "RetryRefused"  # a retry of a Rollout the operator rolled back for harm
 
 
 # The component that posts Events and owns the operator's field manager.
 COMPONENT: Final = "agent-release-operator"
+# Field managers, as the API server records them in an object's metadata.managedFields:
+# the operator's and the CLI's writes name themselves (`fieldManager`), and the one of
+# Argo Rollouts' controller. Any other manager of a Rollout field is someone else acting
+# on the Rollout: Argo's kubectl plugin (`kubectl-argo-rollouts`), `kubectl patch`, ...
+FIELD_MANAGER: Final = COMPONENT
+CLI_FIELD_MANAGER: Final = "agent-release"
+ARGO_CONTROLLER_MANAGER: Final = "rollouts-controller"

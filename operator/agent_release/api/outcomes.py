@@ -46,6 +46,7 @@ class ReasonCode(StrEnum):
     INSUFFICIENT_TRAFFIC = "InsufficientTraffic"
     ROLLOUT_DEGRADED = "RolloutDegraded"
     MANUAL_ABORT = "ManualAbort"
+    MANUAL_UNDO = "ManualUndo"  # the Rollout's template set back to an earlier release's
     SUPERSEDED = "Superseded"
 
 

@@ -220,6 +220,37 @@ class ManualAction(Model):
     outcome: str
 
 
+class RolloutChange(StrEnum):
+    """What a person did to the Rollout itself, with Argo's kubectl plugin (its command in
+    brackets) or any other tool."""
+
+    PROMOTE = "promote"  # past the current step (promote)
+    PROMOTE_FULL = "promote-full"  # to 100% at once (promote --full)
+    ABORT = "abort"  # (abort)
+    RETRY = "retry"  # an aborted Rollout set going again (retry rollout)
+    PAUSE = "pause"  # (pause)
+    RESUME = "resume"  # a pause ended (promote, or spec.paused set back to false)
+    UNDO = "undo"  # the template set back to an earlier revision (undo)
+
+
+class RolloutAction(Model):
+    """A person's action on the Rollout, as the operator noticed it and what it did about it.
+
+    `by` is the field manager the API server recorded for the change (managedFields):
+    the program, not the person (`kubectl-argo-rollouts`). None when managedFields keep
+    no trace of it: a promote only clears the pause, and a field cleared is owned by no one.
+    """
+
+    action: RolloutChange
+    by: str | None = None
+    at: datetime | None = Field(default=None, description="when, as managedFields say it")
+    time: datetime = Field(description="when the operator noticed it")
+    attempt: int = Field(default=1, ge=1)
+    step: int | None = Field(default=None, description="the release's step then")
+    to_step: int | None = Field(default=None, description="a promote: the step reached")
+    outcome: str
+
+
 class RolloutStatus(Model):
     name: str
     canary_revision: str | None = None
@@ -255,7 +286,13 @@ class AgentReleaseStatus(Model):
     forecast: Forecast | None = None
     metrics_failures: int = 0
     rollback: RollbackRecord | None = None
+    attempt: int = Field(
+        default=1, ge=1, description="a retry of the aborted Rollout starts the next attempt"
+    )
     actions: list[ManualAction] = Field(default_factory=list)
+    rollout_actions: list[RolloutAction] = Field(
+        default_factory=list, description="what people did to the Rollout itself"
+    )
     superseded_by: str | None = None
 
 

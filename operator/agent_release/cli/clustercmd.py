@@ -19,7 +19,12 @@ import uuid
 from typing import Any, cast
 
 from ..adapters.kube import ApiError, Kube, login
-from ..api.names import AGENTRELEASES, ANNOTATION_REQUEST, SELF_SUBJECT_REVIEWS
+from ..api.names import (
+    AGENTRELEASES,
+    ANNOTATION_REQUEST,
+    CLI_FIELD_MANAGER,
+    SELF_SUBJECT_REVIEWS,
+)
 from ..api.release import AgentRelease
 from ..api.requests import PersonRequest, RequestAction
 from .errors import EX_DATAERR, EX_UNAVAILABLE
@@ -71,7 +76,7 @@ def _operator(args: argparse.Namespace) -> int:
 
 async def _connect() -> Kube:
     try:
-        return Kube(login())
+        return Kube(login(), field_manager=CLI_FIELD_MANAGER)
     except ApiError as error:
         raise ClusterUnavailable(str(error)) from None
 
@@ -127,7 +132,9 @@ def describe(release: AgentRelease) -> str:
     if status is None:
         return "\n".join([*lines, "phase    Pending (not yet seen by the operator)"])
     lines.append(
-        f"phase    {status.phase.value}" + (f"  step {status.progress}" if status.progress else "")
+        f"phase    {status.phase.value}"
+        + (f"  step {status.progress}" if status.progress else "")
+        + (f"  attempt {status.attempt}" if status.attempt > 1 else "")
     )
     if status.reason:
         lines.append(f"reason   {status.reason}: {status.message or ''}")
@@ -164,6 +171,10 @@ def describe(release: AgentRelease) -> str:
     lines.extend(
         f"action   {a.time:%H:%M:%S} {a.action.value} by {a.by or '?'}: {a.reason} ({a.outcome})"
         for a in status.actions
+    )
+    lines.extend(  # what people did to the Rollout itself (kubectl argo rollouts ...)
+        f"rollout  {a.time:%H:%M:%S} {a.action.value} by {a.by or '?'}: {a.outcome}"
+        for a in status.rollout_actions
     )
     return "\n".join(lines)
 

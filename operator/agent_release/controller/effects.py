@@ -11,8 +11,9 @@ is taken:
 - UpdateRollout's JSON Patch `test`s the resourceVersion it read: a Rollout changed
   meanwhile fails it (422) and raises.
 - PromoteStep clears the pause only while the Rollout is paused where status says
-  (else it was promoted already: skip), with the resourceVersion it checked: a 409
-  means it moved meanwhile (skip; the next reconcile sees where it is).
+  (else it was promoted already: skip) and no person holds it paused (`spec.paused`:
+  skip; the promotion is sent again once they resume it), with the resourceVersion it
+  checked: a 409 means it moved meanwhile (skip; the next reconcile sees where it is).
 - Anything else raises.
 
 "raises" is an `ApiError`, whose `retriable` says whether the next reconcile may succeed
@@ -138,8 +139,14 @@ async def _promote_step(kube: Kube, namespace: str, name: str, expected_index: i
     body = await kube.get(ROLLOUTS, namespace, name)
     if body is None:
         raise NotFound(404, "NotFound", f"Rollout {namespace}/{name} does not exist")
-    if not rollouts.view(body).paused_at(expected_index):
+    seen = rollouts.view(body)
+    if not seen.paused_at(expected_index):
         return  # promoted already (a replay), or Argo moved on: nothing to clear
+    if seen.held:
+        logger(rollout=name, namespace=namespace).info(
+            "promotion not sent: a person paused the Rollout", index=expected_index
+        )
+        return
     patch = {
         **rollouts.PROMOTE_STEP,
         "metadata": {"resourceVersion": body["metadata"]["resourceVersion"]},

@@ -22,6 +22,7 @@ from ..api.names import (
     ANNOTATION_RELEASE,
     COMPONENT,
     EVALREPORTS,
+    FIELD_MANAGER,
     LABEL_AGENT,
     RELEASEPOLICIES,
     ROLLOUTS,
@@ -72,7 +73,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **indices: A
     metrics = Metrics()
     kube = Kube(
         login(),
-        field_manager=COMPONENT,
+        field_manager=FIELD_MANAGER,
         on_request=lambda method: metrics.api_requests.labels(method=method).inc(),
     )
     leadership = (

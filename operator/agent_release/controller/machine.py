@@ -34,6 +34,8 @@ from ..api.release import (
     Phase,
     ReportRefs,
     RollbackRecord,
+    RolloutAction,
+    RolloutChange,
     RolloutStatus,
 )
 from ..api.requests import PersonRequest, RequestAction
@@ -55,11 +57,13 @@ from .plan import (
     Promoted,
     PromoteStep,
     RolledBack,
+    RolloutActed,
     StepPromoted,
     Superseded,
     UpdateRollout,
     describe_request,
 )
+from .rollouts import FieldOwner, RolloutView
 
 # -- helpers -----------------------------------------------------------------------------
 
@@ -143,12 +147,21 @@ def _supersede(rival: str, plan: Plan) -> None:
 
 
 def _keep_final(release: AgentRelease, world: World, plan: Plan) -> None:
-    """A final phase only makes sure the Rollout reflects it (after a crash, say)."""
+    """A final phase only makes sure the Rollout reflects it (after a crash, say), unless
+    a person set the aborted Rollout going again (`_retried`)."""
     rollout, status = world.rollout, plan.status
     if rollout is None or rollout.release != release.metadata.name:
-        return  # a newer release drives the Rollout now
+        return  # a newer release drives the Rollout now (or an older one's, after an undo)
     if status.phase is Phase.ROLLED_BACK and status.rollback and not rollout.aborted:
-        _rollback_effects(plan, status.rollback, deployed=True, replayed=True)
+        retry = _retry_of(rollout, status.rollback)
+        if retry is not None:
+            _retried(release, world, plan, retry)
+        elif status.rollback.reason is ReasonCode.MANUAL_UNDO:
+            # the template of an undone release is back (an undo of the undo): a person's
+            # call like a retry, and the canary runs again in Argo
+            _adopt(release, world, plan, rollout.template_by, "its template was restored")
+        else:  # killed after deciding the rollback, before the abort reached the Rollout
+            _rollback_effects(plan, status.rollback, deployed=True, replayed=True)
     if status.phase is Phase.PROMOTED and rollout.eval_runs != ",".join(status.eval_run_ids):
         _promoted_effects(release, plan, replayed=True)
 
@@ -309,13 +322,14 @@ def _name(report: EvalReport | None) -> str | None:
 
 
 def _canary(release: AgentRelease, world: World, plan: Plan) -> None:
-    status = plan.status
-    settings = status.canary
+    """The Rollout as people and Argo left it (ours? undone, aborted, Degraded, paused?),
+    then the step."""
     rollout = world.rollout
-    assert settings is not None
-    assert status.step is not None
     if rollout is None:
         plan.effect(CreateRollout())  # status was written, the create was not
+        return
+    if rollout.claimed_by == release.metadata.name and rollout.undone:
+        _undone(world, plan, rollout)
         return
     if rollout.release != release.metadata.name:
         plan.effect(UpdateRollout())
@@ -323,32 +337,51 @@ def _canary(release: AgentRelease, world: World, plan: Plan) -> None:
     if not rollout.caught_up:
         return
     if rollout.aborted:
-        _rollback(
-            plan,
-            ReasonCode.MANUAL_ABORT,
-            "the Rollout was aborted outside the operator",
-        )
+        by = _who(rollout.abort_by)
+        _noticed(plan, world, RolloutChange.ABORT, rollout.abort_by, "rolled back (ManualAbort)")
+        _rollback(plan, ReasonCode.MANUAL_ABORT, f"the Rollout was aborted by {by}")
         return
-    if rollout.phase == "Degraded":
+    if rollout.degraded:
         _rollback(
             plan,
             ReasonCode.ROLLOUT_DEGRADED,
             f"the Rollout is Degraded: {rollout.message}",
         )
         return
+    _pause_or_resume(world, plan, rollout)
+    _step(release, world, plan, rollout)
+    if rollout.held and plan.status.phase in (Phase.CANARY, Phase.PROMOTING):
+        _say_held(plan, rollout)
+
+
+def _step(release: AgentRelease, world: World, plan: Plan, rollout: RolloutView) -> None:
+    """Where the canary is: promoting, following the Rollout, baking, deciding a step."""
+    status = plan.status
+    settings = status.canary
+    assert settings is not None
+    assert status.step is not None
     steps = len(settings.steps)
     if status.phase is Phase.PROMOTING:
         if rollout.healthy_on_current:
             _promoted(release, world, plan)
-        elif steps > 1 and rollout.paused_at(rollouts.pause_index(steps - 1)):
+        elif steps > 1 and rollout.paused_at(rollouts.pause_index(steps - 1)) and not rollout.held:
             _promotion_effects(plan, steps - 1, replayed=True)  # status moved on, Rollout not
         return
     step = status.step
+    index = rollout.step_index
+    if (
+        index is not None
+        and rollouts.step_at(index, steps) > step
+        and _runs_ours(plan, world, release.metadata.name)
+    ):
+        _follow(world, plan, rollout, rollouts.step_at(index, steps))
+        return
     if step > 1 and rollout.paused_at(rollouts.pause_index(step - 1)):
-        _promotion_effects(plan, step - 1, replayed=True)  # status moved on, Rollout not
+        if not rollout.held:  # status moved on, the Rollout not
+            _promotion_effects(plan, step - 1, replayed=True)
         return
     if not rollout.paused_at(rollouts.pause_index(step)):
-        return  # still shifting traffic to this step's weight
+        return  # still shifting traffic to this step's weight (or held on the way)
     if status.step_started_at is None and world.canary_release != release.metadata.name:
         # Argo Rollouts may report the previous canary's pause and hash for a moment after
         # the template changed: bake only once the canary ReplicaSet runs this release
@@ -370,13 +403,16 @@ def _canary(release: AgentRelease, world: World, plan: Plan) -> None:
         return
     request = world.request
     if request is not None and request.action is RequestAction.PROMOTE:
+        if rollout.held:
+            _record(plan, world, f"step {step}", f"not promoted: {_held_note(rollout)}")
+            return
         _record(plan, world, f"step {step}", "promoted one step")
         _promote(plan, f"promoted by a person: {request.reason}")
         return
     if request is not None and request.action is RequestAction.APPROVE:
         _record(plan, world, f"step {step}", f"step {step} may promote even if undecided")
     if world.outcome is not None and world.outcome.step == step:
-        _apply_outcome(plan, world.outcome, settings)
+        _apply_outcome(plan, world.outcome, settings, held=rollout.held)
 
 
 def _next_interval(now: datetime, settings: CanaryPolicy) -> datetime:
@@ -386,7 +422,11 @@ def _next_interval(now: datetime, settings: CanaryPolicy) -> datetime:
     return datetime.fromtimestamp(math.ceil(now.timestamp() / interval) * interval, UTC)
 
 
-def _apply_outcome(plan: Plan, outcome: AnalysisOutcome, settings: CanaryPolicy) -> None:
+def _apply_outcome(
+    plan: Plan, outcome: AnalysisOutcome, settings: CanaryPolicy, *, held: bool = False
+) -> None:
+    """The look's verdict; `held` (a person paused the Rollout) keeps any promotion back,
+    never a rollback."""
     step = plan.status.step
     assert step is not None
     if outcome.analysis is None or outcome.decision is None:
@@ -424,10 +464,12 @@ def _apply_outcome(plan: Plan, outcome: AnalysisOutcome, settings: CanaryPolicy)
             decision.message,
             decision.trigger,
         )
+    elif decision.verdict is Verdict.PROMOTE and held:  # `_say_held` tells it
+        plan.condition(C.CANARY_HEALTHY, True, StatusReason.NO_BREACH.value, decision.message)
     elif decision.verdict is Verdict.PROMOTE:
         _promote(plan, decision.message, at=decision.at)
     elif decision.verdict is Verdict.HOLD:
-        if _approved(plan.status, f"step {step}"):
+        if _approved(plan.status, f"step {step}") and not held:
             _promote(
                 plan, f"approved by a person although undecided: {decision.message}", at=decision.at
             )
@@ -450,29 +492,38 @@ def _promote(plan: Plan, why: str, at: float | None = None) -> None:
     """Go to the next step; its bake counts from `at` (seconds since the canary's evidence
     began: the look that decided), else from now (a person's promote)."""
     status = plan.status
+    assert status.step is not None
+    step = status.step
+    _move_to(plan, step + 1, StatusReason.STEP_PROMOTED, why, at)
+    plan.condition(C.CANARY_HEALTHY, True, StatusReason.STEP_PROMOTED.value, why)
+    started = status.step_started_at
+    baked = (plan.now - started).total_seconds() if started is not None else None
+    _promotion_effects(plan, step, baked)
+
+
+def _move_to(plan: Plan, nxt: int, reason: StatusReason, why: str, at: float | None = None) -> str:
+    """Status at step `nxt`, waiting for its pause to bake (from `at`, seconds since the
+    evidence began, else from now), saying why; returns the move ("step 1/3 (5%) → 2/3
+    (50%)")."""
+    status = plan.status
     settings = status.canary
     assert settings is not None
-    assert status.step is not None
-    step, steps = status.step, len(settings.steps)
-    nxt = step + 1
-    weight = settings.steps[nxt - 1].weight
+    steps, weight = len(settings.steps), settings.steps[nxt - 1].weight
     evidence = status.evidence
     if evidence is not None:
         began = at if at is not None else (plan.now - evidence.began_at).total_seconds()
         plan.set(evidence=evidence.model_copy(update={"step_began": began}))
+    moved = f"step {status.step}/{steps} ({status.weight}%) → {nxt}/{steps} ({weight}%)"
     plan.set(
         phase=Phase.PROMOTING if nxt == steps else Phase.CANARY,
         step=nxt,
         weight=weight,
         progress=progress(nxt, steps, weight),
         step_started_at=None,
-        reason=StatusReason.STEP_PROMOTED.value,
-        message=f"step {step}/{steps} ({status.weight}%) → {nxt}/{steps} ({weight}%): {why}",
+        reason=reason.value,
+        message=f"{moved}: {why}",
     )
-    plan.condition(C.CANARY_HEALTHY, True, StatusReason.STEP_PROMOTED.value, why)
-    started = status.step_started_at
-    baked = (plan.now - started).total_seconds() if started is not None else None
-    _promotion_effects(plan, step, baked)
+    return moved
 
 
 def _promotion_effects(
@@ -487,17 +538,37 @@ def _promotion_effects(
 
 
 def _promoted(release: AgentRelease, world: World, plan: Plan) -> None:
-    runs = ", ".join(plan.status.eval_run_ids)
+    status = plan.status
+    runs = ", ".join(status.eval_run_ids)
     message = (
         f"{release.spec.agent} runs {release.spec.candidate.describe()} at 100%; eval runs {runs}"
     )
+    reason = StatusReason.PROMOTED
+    steps = len(status.canary.steps) if status.canary else 0
+    pushed = [
+        a
+        for a in status.rollout_actions
+        if a.attempt == status.attempt and a.to_step == steps and a.step is not None
+    ]
+    if pushed:  # a person took it to 100%: say which steps the analysis did not decide
+        last = pushed[-1]
+        full = last.action is RolloutChange.PROMOTE_FULL
+        reason = StatusReason.MANUAL_FULL_PROMOTE if full else StatusReason.MANUAL_PROMOTE
+        assert last.step is not None
+        undecided = (
+            f"step {last.step}" if last.step == steps - 1 else f"steps {last.step} to {steps - 1}"
+        )
+        message += (
+            f"; promoted {'in full ' if full else ''}by {last.by or 'an unknown client'} "
+            f"at step {last.step}/{steps}: the canary analysis did not decide {undecided}"
+        )
     plan.set(
         phase=Phase.PROMOTED,
         promoted_at=world.now,
-        reason=StatusReason.PROMOTED.value,
+        reason=reason.value,
         message=message,
     )
-    plan.condition(C.PROMOTED, True, StatusReason.PROMOTED.value, message)
+    plan.condition(C.PROMOTED, True, reason.value, message)
     _promoted_effects(release, plan)
 
 
@@ -511,8 +582,15 @@ def _promoted_effects(release: AgentRelease, plan: Plan, *, replayed: bool = Fal
 
 
 def _rollback(
-    plan: Plan, reason: ReasonCode, message: str, trigger: GuardrailResult | None = None
+    plan: Plan,
+    reason: ReasonCode,
+    message: str,
+    trigger: GuardrailResult | None = None,
+    *,
+    abort: bool = True,
 ) -> None:
+    """Roll back, and abort the Rollout unless Argo already serves the stable revision
+    (`abort=False`: an undo set the template back)."""
     status = plan.status
     deployed = status.phase in (Phase.CANARY, Phase.PROMOTING)
     record = RollbackRecord(
@@ -531,14 +609,237 @@ def _rollback(
     plan.set(phase=Phase.ROLLED_BACK, reason=reason.value, message=message, rollback=record)
     plan.condition(C.CANARY_HEALTHY, False, reason.value, message)
     plan.condition(C.ROLLED_BACK, True, reason.value, message)
-    _rollback_effects(plan, record, deployed)
+    _rollback_effects(plan, record, deployed, abort=abort)
 
 
 def _rollback_effects(
-    plan: Plan, record: RollbackRecord, deployed: bool, *, replayed: bool = False
+    plan: Plan,
+    record: RollbackRecord,
+    deployed: bool,
+    *,
+    replayed: bool = False,
+    abort: bool = True,
 ) -> None:
     """Abort and tell; replayed as is when a crash came between status and Rollout."""
     plan.tell(RolledBack(record, replayed=replayed))
     if deployed:
-        plan.effect(AbortRollout())
+        if abort:
+            plan.effect(AbortRollout())
         plan.effect(AnnotateRollout(_rollback_annotation(record)))
+
+
+# -- people acting on the Rollout itself ---------------------------------------------------
+#
+# On call may use Argo's own tools beside the operator (`kubectl argo rollouts promote|
+# abort|retry|pause|undo`, or `kubectl patch`). The operator notices each from the Rollout,
+# records it in `status.rolloutActions` with the field manager that made it, tells it
+# (a ManualAction Event) and goes on from where the person left the Rollout: it never
+# reverses a person's action, except a retry of a canary shown to harm, which it refuses
+# out loud (docs/operator.md, "People's actions").
+
+# Rollback reasons that are evidence of harm: a retry of such a canary is refused.
+_PROVEN_HARM = frozenset({ReasonCode.GUARDRAIL_BREACHED, ReasonCode.POLICY_VIOLATION})
+
+
+def _who(owner: FieldOwner | None) -> str:
+    if owner is None:
+        return "someone outside the operator (its managedFields name no one)"
+    return owner.describe()
+
+
+def _noticed(
+    plan: Plan,
+    world: World,
+    action: RolloutChange,
+    owner: FieldOwner | None,
+    outcome: str,
+    *,
+    step: int | None = None,
+    to_step: int | None = None,
+    refused: bool = False,
+) -> None:
+    """Record a person's action on the Rollout (once: status then shows it done) and tell
+    it; `step` is the release's step then (else the one status names now)."""
+    status = plan.status
+    record = RolloutAction(
+        action=action,
+        by=owner.manager if owner else None,
+        at=owner.at if owner else None,
+        time=world.now,
+        attempt=status.attempt,
+        step=step if step is not None else status.step,
+        to_step=to_step,
+        outcome=outcome,
+    )
+    plan.set(rollout_actions=[*status.rollout_actions, record])
+    plan.tell(RolloutActed(record, refused=refused))
+
+
+def _runs_ours(plan: Plan, world: World, name: str) -> bool:
+    """The Rollout's current revision is this release's canary (not a previous canary's
+    state, which Argo may still report for a moment after a template change): the one
+    its first bake recorded, or, before that, the one whose template names the release."""
+    rollout, known = world.rollout, plan.status.rollout
+    assert rollout is not None
+    if rollout.current_hash is None:
+        return False
+    if known is not None and known.canary_revision is not None:
+        return rollout.current_hash == known.canary_revision
+    return world.canary_release == name
+
+
+def _follow(world: World, plan: Plan, rollout: RolloutView, to_step: int) -> None:
+    """A person promoted the Rollout past the step status names: follow it there, and bake
+    that step as any other (a full promotion goes to Promoting, then Promoted)."""
+    status = plan.status
+    settings = status.canary
+    assert settings is not None
+    steps, full = len(settings.steps), rollout.promote_full
+    owner = rollout.promote_full_by if full else None
+    by = _who(owner) if full else "someone outside the operator (a promote leaves no owner)"
+    if to_step == steps:
+        then = "the operator follows it to 100%"
+    else:
+        then = f"the operator follows and bakes step {to_step} before it promotes again"
+    reason = StatusReason.MANUAL_FULL_PROMOTE if full else StatusReason.MANUAL_PROMOTE
+    how = f"promoted {'in full ' if full else ''}by {by}; {then}"
+    moved = _move_to(plan, to_step, reason, how)
+    action = RolloutChange.PROMOTE_FULL if full else RolloutChange.PROMOTE
+    _noticed(plan, world, action, owner, f"followed: {moved}", step=status.step, to_step=to_step)
+
+
+def _held_note(rollout: RolloutView) -> str:
+    return (
+        f"the Rollout is paused by {_who(rollout.paused_by)}; the operator promotes no step "
+        "until it is resumed (kubectl argo rollouts promote), and still rolls back on a breach"
+    )
+
+
+def _holding(status: AgentReleaseStatus) -> bool:
+    """The last pause or resume of this attempt that status recorded is a pause."""
+    for action in reversed(status.rollout_actions):
+        if action.attempt != status.attempt:
+            return False
+        if action.action in (RolloutChange.PAUSE, RolloutChange.RESUME):
+            return action.action is RolloutChange.PAUSE
+    return False
+
+
+def _pause_or_resume(world: World, plan: Plan, rollout: RolloutView) -> None:
+    """Record a pause (`spec.paused`) when it begins and when it ends: the operator never
+    clears a pause a person set, and says it is held meanwhile."""
+    holding = _holding(plan.status)
+    if rollout.held and not holding:
+        outcome = f"held: {_held_note(rollout)}"
+        _noticed(plan, world, RolloutChange.PAUSE, rollout.paused_by, outcome)
+    elif holding and not rollout.held:
+        outcome = "the canary goes on from where the Rollout is"
+        _noticed(plan, world, RolloutChange.RESUME, rollout.paused_by, outcome)
+        plan.set(
+            reason=StatusReason.MANUAL_RESUME.value,
+            message=f"resumed by {_who(rollout.paused_by)}: {outcome}",
+        )
+
+
+def _say_held(plan: Plan, rollout: RolloutView) -> None:
+    """While held, reason and message say so (the looks go on: `status.analysis`), and
+    whether the step would promote now."""
+    status = plan.status
+    if status.reason == ReasonCode.METRICS_UNAVAILABLE.value:
+        return  # more urgent than the pause, and says it holds too
+    settings = status.canary
+    assert settings is not None
+    steps = len(settings.steps)
+    at = rollouts.step_at(rollout.step_index or 0, steps)
+    note = f"held at step {at}/{steps} ({settings.steps[at - 1].weight}%): {_held_note(rollout)}"
+    look = status.analysis
+    if look is not None and look.step == status.step and look.verdict == Verdict.PROMOTE.value:
+        note += f"; step {status.step} is ready to promote"
+    plan.set(reason=StatusReason.MANUAL_PAUSE.value, message=note)
+
+
+def _undone(world: World, plan: Plan, rollout: RolloutView) -> None:
+    """A person set the Rollout's template back to an earlier release's (`undo`): Argo
+    serves the stable revision already. The release ends RolledBack (ManualUndo); its
+    template is not applied again."""
+    earlier = rollout.template_release or "a revision without a release"
+    message = (
+        f"the Rollout was rolled back to the template of {earlier} by {_who(rollout.template_by)}:"
+        " this release no longer runs, and the operator does not apply its template again"
+    )
+    _noticed(plan, world, RolloutChange.UNDO, rollout.template_by, "rolled back (ManualUndo)")
+    _rollback(plan, ReasonCode.MANUAL_UNDO, message, abort=False)
+
+
+def _retry_of(rollout: RolloutView, record: RollbackRecord) -> FieldOwner | None:
+    """Who set the aborted Rollout going again after this rollback, if someone did.
+
+    A retry sets `status.abort` back to false. An abort field that is false but was written
+    before the rollback (by an earlier attempt's retry) is no retry: the rollback's own abort
+    has not reached the Rollout yet (a crash), and is applied again. managedFields have
+    whole seconds: a write in the rollback's second counts as after it.
+    """
+    owner = rollout.abort_by
+    if not rollout.retried or owner is None or not owner.outside or owner.at is None:
+        return None
+    return owner if owner.at >= record.time.replace(microsecond=0) else None
+
+
+def _retried(release: AgentRelease, world: World, plan: Plan, owner: FieldOwner) -> None:
+    """An aborted Rollout retried: a new attempt, unless the canary was shown to harm."""
+    status = plan.status
+    record = status.rollback
+    assert record is not None
+    if record.reason not in _PROVEN_HARM:
+        _adopt(release, world, plan, owner, "the aborted Rollout was retried")
+        return
+    plan.effect(AbortRollout())
+    if any(a.action is RolloutChange.RETRY and a.at == owner.at for a in status.rollout_actions):
+        return  # refused before (a crash kept the abort from the Rollout): abort again
+    outcome = (
+        f"refused: the canary was rolled back for {record.reason.value} ({record.message}); "
+        "the operator aborted the Rollout again. A candidate shown to harm is not retried: "
+        "create a new AgentRelease to try it again"
+    )
+    _noticed(plan, world, RolloutChange.RETRY, owner, outcome, refused=True)
+
+
+def _adopt(
+    release: AgentRelease, world: World, plan: Plan, owner: FieldOwner | None, what: str
+) -> None:
+    """A person set the rolled-back canary going again: adopt it as a new attempt, from
+    step 1 with fresh evidence (the Rollout starts again from its first step too)."""
+    status = plan.status
+    record, settings = status.rollback, status.canary
+    assert record is not None
+    assert settings is not None
+    attempt, steps, weight = status.attempt + 1, len(settings.steps), settings.steps[0].weight
+    before = (
+        f"attempt {status.attempt} was rolled back at step {record.step}/{steps} "
+        f"({record.weight}%) for {record.reason.value}"
+    )
+    message = (
+        f"attempt {attempt}: {what} by {_who(owner)}; the canary starts again at step "
+        f"1/{steps} ({weight}%) with fresh evidence ({before})"
+    )
+    plan.set(attempt=attempt)
+    _noticed(plan, world, RolloutChange.RETRY, owner, f"adopted as attempt {attempt}")
+    plan.set(
+        phase=Phase.CANARY,
+        step=1,
+        weight=weight,
+        progress=progress(1, steps, weight),
+        step_started_at=None,
+        promoted_at=None,
+        evidence=None,
+        analysis=None,
+        forecast=None,
+        metrics_failures=0,
+        rollback=None,
+        rollout=RolloutStatus(name=rollouts.rollout_name_of(release.spec.agent)),
+        reason=StatusReason.MANUAL_RETRY.value,
+        message=message,
+    )
+    plan.condition(C.ROLLED_BACK, False, StatusReason.MANUAL_RETRY.value, message)
+    plan.condition(C.CANARY_HEALTHY, None, StatusReason.MANUAL_RETRY.value, message)
+    plan.effect(AnnotateRollout({ANNOTATION_ROLLBACK: None}))  # the old record no longer holds

@@ -21,7 +21,7 @@ no-op if they were posted), and it is not counted again.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -30,7 +30,13 @@ from pydantic import ValidationError
 from ..api.meta import with_condition
 from ..api.names import ConditionType, EventReason
 from ..api.outcomes import GateReport, ReasonCode, Result
-from ..api.release import AgentReleaseStatus, ManualAction, RollbackRecord
+from ..api.release import (
+    AgentReleaseStatus,
+    ManualAction,
+    RollbackRecord,
+    RolloutAction,
+    RolloutChange,
+)
 from ..api.types import Stage
 
 # -- effects -----------------------------------------------------------------------------
@@ -60,7 +66,9 @@ class AbortRollout:
 
 @dataclass(frozen=True, slots=True)
 class AnnotateRollout:
-    annotations: Mapping[str, str]
+    """Set annotations on the Rollout; None removes one."""
+
+    annotations: Mapping[str, str | None]
 
 
 Effect = CreateRollout | UpdateRollout | PromoteStep | AbortRollout | AnnotateRollout
@@ -206,6 +214,28 @@ class ActionTaken:
         return (Event(EventReason.MANUAL_ACTION, message, f"request-{a.id}"),)
 
 
+@dataclass(frozen=True, slots=True)
+class RolloutActed:
+    """A person's action on the Rollout itself, noticed and answered; `refused` when the
+    operator did not let it stand (a retry of a canary shown to harm)."""
+
+    action: RolloutAction
+    refused: bool = False
+
+    def events(self) -> tuple[Event, ...]:
+        a = self.action
+        message = f"{a.action.value} of the Rollout by {a.by or 'an unknown client'}: {a.outcome}"
+        if a.at is not None:  # the change itself, as managedFields date it
+            moment = f"{a.at:%Y%m%dT%H%M%S}"
+        elif a.action in (RolloutChange.PROMOTE, RolloutChange.PROMOTE_FULL):
+            moment = f"step-{a.step}-{a.to_step}"  # once per step of an attempt
+        else:
+            moment = f"{a.time:%Y%m%dT%H%M%S%f}"
+        reason = EventReason.RETRY_REFUSED if self.refused else EventReason.MANUAL_ACTION
+        key = f"rollout-{a.action.value}-{moment}"
+        return (Event(reason, message, key, warning=self.refused),)
+
+
 Transition = (
     GateDecided
     | CanaryStarted
@@ -216,6 +246,7 @@ Transition = (
     | Promoted
     | Superseded
     | ActionTaken
+    | RolloutActed
 )
 
 
@@ -276,6 +307,15 @@ class Plan:
     def tell(self, transition: Transition) -> None:
         self.transitions.append(transition)
 
+    def told(self, transition: Transition) -> tuple[Event, ...]:
+        """A transition's Events, keyed within the canary's attempt: after a retry, the
+        second attempt's rollback is an Event of its own, not a replay of the first's."""
+        events = transition.events()
+        attempt = self.status.attempt
+        if attempt == 1:
+            return events
+        return tuple(replace(e, key=f"{e.key}-attempt-{attempt}") for e in events)
+
     @property
     def events(self) -> Sequence[Event]:
-        return [event for t in self.transitions for event in t.events()]
+        return [event for t in self.transitions for event in self.told(t)]

@@ -7,19 +7,29 @@ pairs for every step but the last (weight 100, reached by promoting past the las
 pause), so step k (1-based) is paused at Argo index 2k−1. The operator, not a timer,
 ends each pause: clearing `status.pauseConditions` promotes exactly one step (also
 bumping `currentStepIndex` would skip one), as the Argo kubectl plugin does.
+
+People act on the Rollout too, with Argo's kubectl plugin or `kubectl patch`. What they
+did is read from the Rollout itself: `spec.paused` (pause), `status.abort` (abort, and
+`false` after a retry), `status.promoteFull`, a template that is not the release's
+(undo), a step beyond the one status names (promote); and who did it from
+`metadata.managedFields`, where the API server records the field manager of each write
+(`FieldOwner`).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from ..api.names import (
     ANNOTATION_EVAL_RUNS,
     ANNOTATION_RELEASE,
     ANNOTATION_ROLLBACK,
+    ARGO_CONTROLLER_MANAGER,
+    FIELD_MANAGER,
     LABEL_AGENT,
     ROLLOUTS,
 )
@@ -40,6 +50,12 @@ def argo_steps(steps: Sequence[CanaryStep]) -> list[dict[str, Any]]:
 def pause_index(step: int) -> int:
     """Argo's currentStepIndex while paused at our (1-based) step."""
     return 2 * step - 1
+
+
+def step_at(index: int, steps: int) -> int:
+    """Our (1-based) step at Argo's currentStepIndex: its setWeight or its pause, and
+    the last step (100%) past the last pause."""
+    return min(index // 2 + 1, steps)
 
 
 def template(release: AgentRelease, eval_run_ids: Sequence[str]) -> dict[str, Any]:
@@ -154,6 +170,24 @@ def takeover(
 
 
 @dataclass(frozen=True, slots=True)
+class FieldOwner:
+    """Who last wrote a field of the Rollout, as its managedFields say: the field manager
+    (a program: `kubectl-argo-rollouts`, `kubectl-patch`, ...) and when (whole seconds)."""
+
+    manager: str
+    at: datetime | None = None
+
+    @property
+    def outside(self) -> bool:
+        """Neither this operator nor Argo's controller: someone acting on the Rollout."""
+        return self.manager not in (FIELD_MANAGER, ARGO_CONTROLLER_MANAGER)
+
+    def describe(self) -> str:
+        when = f" at {self.at:%H:%M:%S}" if self.at else ""
+        return f"{self.manager}{when}"
+
+
+@dataclass(frozen=True, slots=True)
 class RolloutView:
     """What the operator reads from a Rollout."""
 
@@ -162,12 +196,27 @@ class RolloutView:
     generation: int
     observed_generation: int | None
     step_index: int | None
-    paused: bool
+    paused: bool  # at a pause: status.pauseConditions
     aborted: bool
     phase: str
     message: str
     stable_hash: str | None
     current_hash: str | None
+    # the release that took the Rollout over (its own annotation; the template's may differ)
+    claimed_by: str | None = None
+    # the release annotated on spec.template; None without a template (workloadRef) or
+    # when the template has no annotation
+    template_release: str | None = None
+    templated: bool = True  # spec.template, not spec.workloadRef
+    held: bool = False  # spec.paused: paused by a person, until they resume it
+    retried: bool = False  # status.abort is false: set back after an abort (a retry)
+    promote_full: bool = False  # status.promoteFull: `promote --full` under way
+    # who last wrote spec.paused, status.abort, status.promoteFull and the template's
+    # release annotation (else any field of the template)
+    paused_by: FieldOwner | None = None
+    abort_by: FieldOwner | None = None
+    promote_full_by: FieldOwner | None = None
+    template_by: FieldOwner | None = None
 
     @property
     def caught_up(self) -> bool:
@@ -176,6 +225,20 @@ class RolloutView:
 
     def paused_at(self, index: int) -> bool:
         return self.caught_up and self.paused and self.step_index == index
+
+    @property
+    def undone(self) -> bool:
+        """The template is not the one of the release that took the Rollout over: set back
+        to an earlier revision (`kubectl argo rollouts undo`), since a release's takeover
+        changes the template and the Rollout's own annotation together."""
+        return self.templated and self.template_release != self.claimed_by
+
+    @property
+    def degraded(self) -> bool:
+        """Degraded, and not merely an abort that a retry has just cleared: right after
+        `retry`, Argo's controller still reports the abort's Degraded for a moment."""
+        stale_abort = self.retried and self.message.startswith("RolloutAborted")
+        return self.phase == "Degraded" and not stale_abort
 
     @property
     def healthy_on_current(self) -> bool:
@@ -194,9 +257,12 @@ def view(body: dict[str, Any]) -> RolloutView:
     spec = body.get("spec") or {}
     template_meta = (spec.get("template") or {}).get("metadata") or {}
     observed = status.get("observedGeneration")
+    claimed = (meta.get("annotations") or {}).get(ANNOTATION_RELEASE)
+    templated = (template_meta.get("annotations") or {}).get(ANNOTATION_RELEASE)
+    owners = _Owners(meta.get("managedFields") or [])
+    release_key = f"f:{ANNOTATION_RELEASE}"
     return RolloutView(
-        release=(template_meta.get("annotations") or {}).get(ANNOTATION_RELEASE)
-        or (meta.get("annotations") or {}).get(ANNOTATION_RELEASE),
+        release=templated or claimed,
         eval_runs=(meta.get("annotations") or {}).get(ANNOTATION_EVAL_RUNS),
         generation=int(meta.get("generation") or 0),
         # Argo Rollouts writes observedGeneration as a string
@@ -208,4 +274,59 @@ def view(body: dict[str, Any]) -> RolloutView:
         message=status.get("message") or "",
         stable_hash=status.get("stableRS") or None,
         current_hash=status.get("currentPodHash") or None,
+        claimed_by=claimed,
+        template_release=templated,
+        templated="template" in spec,
+        held=spec.get("paused") is True,
+        retried=status.get("abort") is False,
+        promote_full=status.get("promoteFull") is True,
+        paused_by=owners.of("f:spec", "f:paused"),
+        abort_by=owners.of("f:status", "f:abort"),
+        promote_full_by=owners.of("f:status", "f:promoteFull"),
+        template_by=owners.of("f:spec", "f:template", "f:metadata", "f:annotations", release_key)
+        or owners.within("f:spec", "f:template"),
     )
+
+
+class _Owners:
+    """The field managers of an object, from `metadata.managedFields` (fieldsV1 trees:
+    `{"f:spec": {"f:paused": {}}}` means that manager owns spec.paused)."""
+
+    def __init__(self, entries: Sequence[Mapping[str, Any]]) -> None:
+        self._entries = [e for e in entries if isinstance(e, Mapping) and e.get("manager")]
+
+    def _owners(self, path: Sequence[str], *, outside: bool) -> list[FieldOwner]:
+        found = []
+        for entry in self._entries:
+            node: Any = entry.get("fieldsV1") or {}
+            for key in path:
+                node = node.get(key) if isinstance(node, Mapping) else None
+            if node is None:
+                continue
+            owner = FieldOwner(str(entry["manager"]), _timestamp(entry.get("time")))
+            if owner.outside or not outside:
+                found.append(owner)
+        return found
+
+    def of(self, *path: str) -> FieldOwner | None:
+        """The manager of the field at `path` (the newest, should several share it)."""
+        return _newest(self._owners(path, outside=False))
+
+    def within(self, *path: str) -> FieldOwner | None:
+        """The newest manager from outside that owns anything under `path`."""
+        return _newest(self._owners(path, outside=True))
+
+
+def _newest(owners: list[FieldOwner]) -> FieldOwner | None:
+    if not owners:
+        return None
+    return max(owners, key=lambda o: o.at or datetime.min.replace(tzinfo=UTC))
+
+
+def _timestamp(text: object) -> datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None

@@ -28,7 +28,7 @@ async def tell(rt: Runtime, release: AgentRelease, plan: Plan) -> None:
     log = logger(**release_fields(release))
     body = release.wire()
     for transition in plan.transitions:
-        for event in transition.events():
+        for event in plan.told(transition):
             log.info(event.message, decision=event.reason.value, phase=plan.status.phase.value)
             await post_event(rt.kube, body, event)
         count(rt.metrics, transition)
