@@ -20,7 +20,6 @@ from ..adapters.prometheus import Prometheus
 from ..api.names import (
     AGENTRELEASES,
     ANNOTATION_RELEASE,
-    COMPONENT,
     EVALREPORTS,
     FIELD_MANAGER,
     LABEL_AGENT,
