@@ -8,7 +8,9 @@ execs the operator:
 
 1. a private mount namespace (`unshare(CLONE_NEWNS)`, every mount made private), so
    nothing below reaches the host's mounts;
-2. a fresh tmpfs at /tmp, the emptyDir: the one place the operator can write;
+2. a fresh tmpfs at /tmp, the emptyDir: the one place the operator can write (a path
+   given with `--expose` beneath it, a checkout in /tmp as CI's, is bind-mounted back
+   read-only);
 3. the home directory of whoever started the stack (root's is 0700, and the venv and
    pyenv's Python live beneath it) masked by a read-only tmpfs that shows only the
    paths given with `--expose`, each bind-mounted read-only: the operator cannot even
@@ -60,21 +62,27 @@ def _mounts() -> list[tuple[str, str, set[str]]]:
     return found
 
 
-def _mask(home: Path, exposed: list[Path]) -> None:
-    """Cover `home` with a read-only tmpfs holding only the `exposed` paths beneath it.
+def _cover(point: Path, exposed: list[Path], options: str, name: str) -> None:
+    """Mount a tmpfs over `point`, then bind-mount the `exposed` paths beneath it back,
+    read-only.
 
     Each exposed folder is held open (O_PATH) before the tmpfs hides it, and bind-mounted
     back from that descriptor.
     """
     held = [(os.open(path, os.O_PATH | os.O_DIRECTORY), path) for path in exposed]
-    _mount("-t", "tmpfs", "-o", "mode=0711,size=1m", "sandbox-home", str(home))
+    _mount("-t", "tmpfs", "-o", options, name, str(point))
     for fd, path in held:
-        target = home / path.relative_to(home)
+        target = point / path.relative_to(point)
         target.mkdir(parents=True, exist_ok=True)
         # --no-canonicalize: resolved to its name, the source would be the hidden path
         _mount("--no-canonicalize", "--bind", f"/proc/{os.getpid()}/fd/{fd}", str(target))
         _mount("-o", "remount,bind,ro", str(target))
         os.close(fd)
+
+
+def _mask(home: Path, exposed: list[Path]) -> None:
+    """Cover `home` with a read-only tmpfs holding only the `exposed` paths beneath it."""
+    _cover(home, exposed, "mode=0711,size=1m", "sandbox-home")
     _mount("-o", "remount,ro", str(home))
 
 
@@ -90,10 +98,6 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     home = args.home.resolve()
     exposed = [p.resolve() for p in args.expose]
-    hidden = [p for p in exposed if p.is_relative_to(TMP)]
-    if hidden:
-        print(f"sandbox: {hidden[0]} is under {TMP}, which the emptyDir covers", file=sys.stderr)
-        return 1
     os.unshare(os.CLONE_NEWNS)
     _mount("--make-rprivate", "/")
     _mask(home, [p for p in exposed if p.is_relative_to(home)])
@@ -101,7 +105,13 @@ def main(argv: list[str] | None = None) -> int:
         if fstype in INTERFACES or "ro" in options or Path(point).is_relative_to(home):
             continue  # a kernel interface, read-only already, or the mask's own
         _mount("-o", "remount,bind,ro", point)
-    _mount("-t", "tmpfs", "-o", f"mode=1777,size={TMP_SIZE},nosuid,nodev", "emptydir", str(TMP))
+    # the emptyDir; what is exposed beneath /tmp (a checkout there, as CI's) shows through
+    _cover(
+        TMP,
+        [p for p in exposed if p.is_relative_to(TMP)],
+        f"mode=1777,size={TMP_SIZE},nosuid,nodev",
+        "emptydir",
+    )
     os.chdir(TMP)
     os.execv(
         setpriv,
