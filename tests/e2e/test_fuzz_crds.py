@@ -64,8 +64,18 @@ def api_server(stack: StackInfo, running_operator: operator.OperatorInfo) -> Ite
 
 
 def seeds() -> list[dict[str, Any]]:
+    """The manifests, each under a name of its own.
+
+    ReleasePolicies are cluster-scoped and the session's stack already holds the ones the
+    other tests applied (`prod`, ...): a dry-run create of one of those names is answered
+    409 AlreadyExists whatever its spec, which says nothing about the schema.
+    """
     release = builders.release("fuzz-agent", "v1", "prod")
-    return [*manifests("ReleasePolicy"), *manifests("EvalReport"), release]
+    found = [*manifests("ReleasePolicy"), *manifests("EvalReport"), release]
+    return [
+        {**seed, "metadata": {**seed.get("metadata", {}), "name": f"fuzz-seed-{n}"}}
+        for n, seed in enumerate(found)
+    ]
 
 
 def _create(data: dict[str, Any]) -> httpx.Response:
