@@ -105,6 +105,11 @@ def test_replay_decides_as_the_analyzer_did(
     [
         ("{not json", "intervals.jsonl:2: invalid JSON"),
         ('{"at": 30, "canary": {}, "stable": {}}', "intervals.jsonl:2: field at: must be"),
+        ('{"at": 1%s, "canary": {}, "stable": {}}' % ("0" * 400), "intervals.jsonl:2: field at"),
+        (
+            '{"at": 120, "canary": {"tasks": 1%s}, "stable": {}}' % ("0" * 400),
+            "field canary.tasks: must be a finite number",
+        ),
         (
             '{"at": 120, "canary": {"tasks": -1}, "stable": {}}',
             "field canary.tasks: must not be negative",

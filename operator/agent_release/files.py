@@ -18,9 +18,10 @@ has to be fixed or fetched.
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 # https://github.com/git-lfs/git-lfs/blob/main/docs/spec.md: a pointer is a small
 # UTF-8 file of `key value` lines that starts with the version line.
@@ -103,3 +104,15 @@ def parse_json[E: FileError](raw: bytes | str, where: str, error: type[E]) -> An
         raise error(f"{where}: invalid JSON ({problem})") from None
     except RecursionError:
         raise error(f"{where}: JSON nested too deeply") from None
+
+
+_FLOAT_MAX = 1e308
+
+
+def is_number(value: Any) -> TypeGuard[int | float]:
+    """A finite JSON number that fits a float. json.loads also accepts NaN and Infinity,
+    and integers of any length: one too large for a float is refused like a string, not
+    an internal error (`float` and `math.isfinite` raise OverflowError on it)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) < _FLOAT_MAX

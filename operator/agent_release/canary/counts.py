@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..api.policy import GuardrailMetric
+from ..files import is_number
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +54,16 @@ class Counts:
 
 
 def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{where}: must be a finite number, got {value!r}")
+    if not is_number(value):
+        raise ValueError(f"{where}: must be a finite number, got {_shown(value)}")
     if value < 0:
-        raise ValueError(f"{where}: must not be negative, got {value}")
+        raise ValueError(f"{where}: must not be negative, got {value:g}")
     return float(value)
+
+
+def _shown(value: object, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _buckets(value: Any, where: str) -> dict[float, float]:

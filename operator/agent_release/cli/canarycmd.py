@@ -34,7 +34,7 @@ from ..canary.queries import (
     selector,
     traffic_query,
 )
-from ..files import parse_json, read_text
+from ..files import is_number, parse_json, read_text
 from ..manifests import ManifestError, load
 from .errors import EX_UNAVAILABLE, UsageError
 
@@ -211,8 +211,8 @@ def _read_intervals(path: Path) -> Iterator[tuple[float, Counts, Counts]]:
         if not isinstance(data, dict) or set(data) - {"at", "canary", "stable"}:
             raise ManifestError(f"{where}: expected an object with at, canary and stable")
         at = data.get("at")
-        if isinstance(at, bool) or not isinstance(at, int | float) or at <= previous:
-            raise ManifestError(f"{where}: field at: must be a number after {previous:g}")
+        if not is_number(at) or at <= previous:
+            raise ManifestError(f"{where}: field at: must be a finite number after {previous:g}")
         previous = float(at)
         sides = []
         for side in ("canary", "stable"):

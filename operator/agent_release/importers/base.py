@@ -22,11 +22,11 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any
 
 from .. import files
 from ..api.types import Capability, FailureClass
-from ..files import FileError
+from ..files import FileError, is_number
 from ..taskresults import TaskResult
 
 # A task passes when its reward reaches 1 (tau-bench and tau2 use this tolerance);
@@ -133,16 +133,6 @@ def expect_object(data: Any, file: str, what: str) -> Record:
     if not isinstance(data, dict):
         raise ImportFormatError(f"{file}: expected {what} (a JSON object), got {show(data)}")
     return Record(data, file)
-
-
-_FLOAT_MAX = 1e308
-
-
-def is_number(value: Any) -> TypeGuard[int | float]:
-    """A finite JSON number that fits a float (json.loads also accepts NaN and Infinity)."""
-    if isinstance(value, float):
-        return math.isfinite(value)
-    return isinstance(value, int) and not isinstance(value, bool) and abs(value) < _FLOAT_MAX
 
 
 class Record:

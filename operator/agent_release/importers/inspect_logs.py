@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..api.types import FailureClass
+from ..files import is_number
 from ..taskresults import TaskResult
 from .base import (
     MAX_TASKS,
@@ -44,7 +45,6 @@ from .base import (
     Record,
     expect_object,
     first_lines,
-    is_number,
     parse_json,
     placeholder_rows,
     read_bytes,

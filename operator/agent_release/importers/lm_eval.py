@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..api.types import FailureClass
+from ..files import is_number
 from ..taskresults import TaskResult
 from .base import (
     MAX_TASKS,
@@ -42,7 +43,6 @@ from .base import (
     Record,
     expect_object,
     first_lines,
-    is_number,
     load_json,
     parse_json,
     placeholder_rows,

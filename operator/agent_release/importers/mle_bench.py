@@ -25,6 +25,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..api.types import Capability, FailureClass
+from ..files import is_number
 from ..taskresults import TaskResult
 from .base import (
     NO_OPTIONS,
@@ -34,7 +35,6 @@ from .base import (
     ReadOptions,
     Record,
     expect_object,
-    is_number,
     load_json,
 )
 
