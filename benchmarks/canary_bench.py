@@ -217,6 +217,7 @@ def measure(kubectl: Kubectl, canaries: int, info: operator.OperatorInfo) -> Sca
         rss = procs.rss_bytes(info.record) / 2**20
         violating = json.dumps({**quiet, "requestsPerSecond": 5, "policyViolationRate": 0.3})
         selector = f"rollouts-pod-template-hash in ({','.join(revisions.values())})"
+        unflipped = _scrape(info.metrics_url)  # the look → abort histogram of this scale only
         flipped = time.time()  # one call flips every canary at once
         kubectl.run(
             "annotate",
@@ -243,7 +244,7 @@ def measure(kubectl: Kubectl, canaries: int, info: operator.OperatorInfo) -> Sca
             abort_median_s=statistics.median(latencies),
             abort_p95_s=latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))],
             look_to_abort_p50_s=_quantile(
-                {}, _scrape(info.metrics_url), "agentrelease_breach_to_abort_seconds", 0.5
+                unflipped, _scrape(info.metrics_url), "agentrelease_breach_to_abort_seconds", 0.5
             ),
             operator_rss_mib=rss,
         )
