@@ -150,3 +150,20 @@ async def test_an_unreachable_api_server_fences_the_leader_at_its_deadline() -> 
 def test_the_timing_must_leave_a_margin() -> None:
     with pytest.raises(ValueError, match="retry period < renew deadline < lease duration"):
         Timing(lease_duration=10, renew_deadline=10, retry_period=2)
+
+
+async def test_each_time_a_replica_becomes_the_leader_is_a_new_term() -> None:
+    """A term starts with a look at everything (`analysis.stale`): a renewal is not a new
+    term, a leader that lapsed past its deadline and renewed again is."""
+    store, clock = LeaseStore(), Clock()
+    a = candidate(store, clock, "a")
+    assert a.term == 0
+    assert await a.attempt()
+    assert a.term == 1
+    clock.now += TIMING.retry_period
+    assert await a.attempt()  # a renewal
+    assert a.term == 1
+    clock.now += TIMING.renew_deadline  # paused past its deadline, nobody took over
+    assert not a.is_leader()
+    assert await a.attempt()  # leads again: it may have lost a write in between
+    assert a.term == 2

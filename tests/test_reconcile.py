@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from agent_release.adapters.kube import ApiError
 from agent_release.api.names import AGENTRELEASES, EVALREPORTS, EVENTS
 from agent_release.api.outcomes import ReasonCode
 from agent_release.canary.analyzer import Verdict
-from agent_release.controller import reconcile, validation
+from agent_release.controller import analysis, reconcile, validation
+from agent_release.controller.registry import Tracked, track
 from agent_release.controller.runtime import Config, ConfigError, Runtime
 from builders import wire
 from builders.objects import release_manifest, stage_report
@@ -195,3 +197,82 @@ def test_an_unknown_fault_is_refused_at_start_up() -> None:
         Config.from_env({"AGENT_RELEASE_FAULT": "crash-before:Promote"})
     with pytest.raises(ConfigError, match="invalid operator setting"):
         Config.from_env({"AGENT_RELEASE_TICK_SECONDS": "soon"})
+
+
+def _merged(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """A JSON merge patch applied (RFC 7386): what the API server stores."""
+    out = dict(base)
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _tracked(*phases: str) -> list[tuple[tuple[str, str], Tracked]]:
+    out = []
+    for index, phase in enumerate(phases):
+        body = release_manifest(name=f"rel-{index}", phase=phase)
+        out.append((("agents", f"rel-{index}"), track(body)))
+    return out
+
+
+def test_a_new_term_reconciles_every_release_once_final_ones_too() -> None:
+    """A leader may have written RolledBack and lost its Lease before the abort: the next
+    term cannot tell which release that was, so it looks at all of them once."""
+    rt = runtime(Script())
+    tracked = _tracked("RolledBack", "Promoted", "Blocked")
+    keys = [key for key, _ in tracked]
+    assert analysis.stale(rt, tracked, {}, 1000.0) == keys  # the first tick of the term
+    reconciled = dict.fromkeys(keys, 1000.0)
+    later = 1000.0 + rt.config.resync_seconds
+    assert analysis.stale(rt, tracked, reconciled, later) == [keys[2]]  # the final ones wait
+
+
+def test_a_final_release_whose_reconcile_failed_is_tried_again() -> None:
+    rt = runtime(Script())
+    tracked = _tracked("RolledBack")
+    [key] = [key for key, _ in tracked]
+    analysis.stale(rt, tracked, {}, 1000.0)  # the term's first look
+    rt.unsettled.add(key)
+    reconciled = {key: 1000.0}
+    assert analysis.stale(rt, tracked, reconciled, 1001.0) == []
+    assert analysis.stale(rt, tracked, reconciled, 1000.0 + rt.config.reconcile_seconds) == [key]
+
+
+async def test_a_rollback_whose_abort_failed_is_applied_by_the_next_reconcile() -> None:
+    """Status says RolledBack, the abort was refused (a 503, or a lost Lease): the release
+    is unsettled, and its next reconcile sends the abort from status alone."""
+    script = baking_script(wire.ok())
+    script.on("PATCH", wire.rollout_path(sub="status"), status_error(503, "ServiceUnavailable"))
+    rt = runtime(script)
+    look = outcome(Verdict.ROLLBACK, reason=ReasonCode.GUARDRAIL_BREACHED)
+    with pytest.raises(ApiError):
+        await reconcile.reconcile(rt, "agents", "rel-2", look)
+    assert rt.unsettled == {("agents", "rel-2")}
+    written = wire.body_of(script.sent("PATCH", RELEASE_STATUS)[0])["status"]
+    assert written["phase"] == "RolledBack"
+    # the world as the next reconcile finds it: status written, the Rollout not aborted
+    before = release_manifest(**canary_status())["status"]
+    script = (
+        Script()
+        .on("GET", RELEASE, wire.ok(release_manifest(**_merged(before, written))))
+        .on("GET", wire.rollout_path(), wire.ok(wire.rollout_body(index=1, paused=True)))
+        .on("PATCH", RELEASE_STATUS, wire.ok())
+        .on("PATCH", wire.rollout_path(sub="status"), wire.ok())
+        .on("PATCH", wire.rollout_path(), wire.ok())
+        .on("POST", EVENT_PATH, wire.ok())
+    )
+    await rt.kube.close()
+    rt.kube = wire.kube(script)  # the same replica, its unsettled releases
+    done = await reconcile.reconcile(rt, "agents", "rel-2")
+    assert done is not None
+    assert done.status is not None
+    assert done.status.phase.value == "RolledBack"
+    [abort] = script.sent("PATCH", wire.rollout_path(sub="status"))
+    assert wire.body_of(abort)["status"] == {"abort": True}
+    assert rt.unsettled == set()
+    await rt.kube.close()

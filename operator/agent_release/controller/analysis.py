@@ -13,7 +13,8 @@ Every interval added is logged (`interval`, with the Counts of both revisions), 
 canary can be replayed exactly: `agent-release replay` (docs/operator.md, "Replay").
 
 The same loop also reconciles every release that is not final every few seconds,
-so progress never depends on an event being delivered.
+so progress never depends on an event being delivered; a final release only after a
+reconcile of it failed, and once at the start of each leader's term (`stale`).
 """
 
 from __future__ import annotations
@@ -348,8 +349,8 @@ async def tick(
             looked.add(key)
             rt.metrics.analyses.labels(verdict=Verdict.ROLLBACK.value).inc()
             work.append(settle(key, outcome))
-    for key, entry in tracked:
-        if key not in looked and now - reconciled.get(key, 0.0) >= _every(rt, entry):
+    for key in stale(rt, tracked, reconciled, now):
+        if key not in looked:
             reconciled[key] = now
             work.append(settle(key))
     for result in await asyncio.gather(*work, return_exceptions=True):
@@ -362,6 +363,36 @@ async def tick(
     canaries = {key for key, entry in tracked if entry.phase == Phase.CANARY.value}
     for key in rt.analyzers.keys() - canaries:  # and the sums of canaries that ended
         del rt.analyzers[key]
+
+
+def stale(
+    rt: Runtime,
+    tracked: Sequence[tuple[Key, Tracked]],
+    reconciled: Mapping[Key, float],
+    now: float,
+) -> list[Key]:
+    """The releases to reconcile now without an event: those due by `_every`, and all of
+    them, final ones too, once at the start of each term of this replica's leadership.
+
+    A final release needs no polling, but its status can be ahead of the cluster: a
+    leader that wrote "RolledBack" and lost its Lease (or was killed) before the abort
+    reached the Rollout leaves a rollback that only a reconcile re-applies
+    (`machine._keep_final`). A new leader, or this one leading again, cannot know which
+    releases that was, so it reconciles everything once; a reconcile that failed is
+    retried the same way (`Runtime.unsettled`) until one succeeds.
+    """
+    term = rt.term()
+    if rt.swept_term != term:
+        rt.swept_term = term
+        return [key for key, _ in tracked]
+    due = []
+    for key, entry in tracked:
+        every = _every(rt, entry)
+        if key in rt.unsettled:
+            every = min(every, rt.config.reconcile_seconds)
+        if now - reconciled.get(key, 0.0) >= every:
+            due.append(key)
+    return due
 
 
 def _every(rt: Runtime, entry: Tracked) -> float:

@@ -85,6 +85,13 @@ class Leadership:
         return self.clock() < self._valid_until
 
     @property
+    def term(self) -> int:
+        """How many times this replica became the leader (0: never). A new term starts
+        with a look at everything: the last one may have ended between a status write
+        and its effect (`analysis.tick`)."""
+        return self._transitions
+
+    @property
     def holder(self) -> str | None:
         return self._seen[0]
 

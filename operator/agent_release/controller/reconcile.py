@@ -55,12 +55,20 @@ async def reconcile(
     """
     if not rt.leading():
         return None  # a standby watches; the leader decides
-    async with rt.locks[(namespace, name)], rt.reconciling:
+    key = (namespace, name)
+    async with rt.locks[key], rt.reconciling:
         started = time.perf_counter()
         try:
-            return await _reconcile(rt, namespace, name, outcome)
+            done = await _reconcile(rt, namespace, name, outcome)
+        except Exception:
+            # what it wrote may be ahead of what it applied (a final status, its abort
+            # refused): the loop tries again even if the release is final now
+            rt.unsettled.add(key)
+            raise
         finally:
             rt.metrics.reconcile_latency.observe(time.perf_counter() - started)
+        rt.unsettled.discard(key)
+        return done
 
 
 async def _reconcile(

@@ -136,6 +136,9 @@ class Runtime:
     # EvalReports and ReleasePolicies a standby saw change, for the leader to validate
     unvalidated: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     last_tick: float = field(default_factory=time.monotonic)  # of the analysis loop
+    # releases whose last reconcile failed: tried again even when final (`analysis`)
+    unsettled: set[Key] = field(default_factory=set)
+    swept_term: int | None = None  # the leader's term the loop last reconciled everything in
     reconciling: asyncio.Semaphore = field(init=False)  # Config.concurrent_reconciles
 
     def __post_init__(self) -> None:
@@ -150,6 +153,10 @@ class Runtime:
     def identity(self) -> str | None:
         """This replica's name in the Lease (None without leader election)."""
         return None if self.leadership is None else self.leadership.me
+
+    def term(self) -> int:
+        """The leader's term (`Leadership.term`); the only replica has one term."""
+        return 1 if self.leadership is None else self.leadership.term
 
     def leading(self) -> bool:
         """May this replica act now? Checked before every write (`leadership`)."""
