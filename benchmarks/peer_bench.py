@@ -242,6 +242,9 @@ class SideResult:
     range_per_interval: float
     latencies: tuple[float, ...]  # breach → abort, seconds, sorted
     early_aborts: int  # Rollouts aborted before the breach (healthy canaries rolled back)
+    # Argo's failed measurements per canary before the breach: its failureLimit counts
+    # every failure of a run, not consecutive ones, so a healthy period's noise spends it
+    failed_before: float | None = None
 
     @property
     def median(self) -> float:
@@ -260,14 +263,15 @@ def table(results: Sequence[tuple[SideResult, SideResult]]) -> list[str]:
     """Per scale: the operator's line, Argo's, and Argo's numbers over the operator's."""
     lines = [
         "peer: canaries  side      queries/interval (range)  breach→abort median    p95  "
-        "aborted early"
+        "aborted early  failed checks before"
     ]
     for ours, theirs in results:
         for side in (ours, theirs):
             lines.append(
                 f"peer: {side.canaries:>8}  {side.side:<8}  {side.queries_per_interval:>16.1f} "
                 f"({side.range_per_interval:>5.1f})  {side.median:>17.1f}s {side.p95:>5.1f}s  "
-                f"{side.early_aborts:>13}"
+                f"{side.early_aborts:>13}  "
+                + ("-" if side.failed_before is None else f"{side.failed_before:.1f}").rjust(20)
             )
         lines.append(
             f"peer: {ours.canaries:>8}  argo/op   "
@@ -307,6 +311,15 @@ def _argo_measuring(kubectl: Kubectl, namespace: str, count: int, metrics: int) 
     if len(revisions) < count or measuring < count:
         raise Pending(f"{len(revisions)} of {count} Argo canaries paused, {measuring} measuring")
     return revisions
+
+
+def failed_measurements(runs: Iterable[Mapping[str, Any]]) -> int:
+    """Failed measurements so far over AnalysisRuns (`status.metricResults[].failed`)."""
+    return sum(
+        int(m.get("failed") or 0)
+        for run in runs
+        for m in (run.get("status") or {}).get("metricResults") or []
+    )
 
 
 def _flip(kubectl: Kubectl, namespace: str, revisions: Iterable[str], at: dict[str, float]) -> None:
@@ -384,6 +397,8 @@ def measure(kubectl: Kubectl, stack: StackInfo, canaries: int) -> tuple[SideResu
         with query_log.open(errors="replace") as lines:
             counted = per_interval(parse_query_log(lines), start, end, interval)
         early = {side: set(w.seen) for side, w in watches.items()}
+        runs = kubectl.json("get", "analysisruns.argoproj.io", "-n", spaces[ARGO])["items"]
+        failed_before = {OPERATOR: None, ARGO: failed_measurements(runs) / canaries}
         flipped: dict[str, float] = {}
         flips = [
             threading.Thread(
@@ -415,6 +430,7 @@ def measure(kubectl: Kubectl, stack: StackInfo, canaries: int) -> tuple[SideResu
                     )
                 ),
                 len(early[side]),
+                failed_before[side],
             )
             for side in (OPERATOR, ARGO)
         )

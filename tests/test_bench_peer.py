@@ -1,10 +1,10 @@
 """The peer benchmark's pure parts: Argo's analysis derived from a policy, the query log's
-attribution, and the table of ratios. No cluster: the queries are checked by evaluating
-them on known samples with a tiny PromQL-free arithmetic of their parts."""
+attribution, and the table of ratios (no cluster; the benchmark runs them on the stack)."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -18,6 +18,7 @@ from benchmarks.peer_bench import (
     analysis_template,
     argo_query,
     argo_rollout,
+    failed_measurements,
     parse_query_log,
     per_interval,
     side_of,
@@ -161,9 +162,19 @@ def test_queries_are_counted_per_interval_inside_the_window() -> None:
 
 def test_the_table_gives_argos_numbers_over_the_operators() -> None:
     ours = SideResult(50, OPERATOR, 17.0, 7.0, (10.0, 12.0, 20.0), 0)
-    theirs = SideResult(50, ARGO, 300.0, 0.0, (30.0, 36.0, 50.0), 1)
+    theirs = SideResult(50, ARGO, 300.0, 0.0, (30.0, 36.0, 50.0), 1, 2.5)
     header, op, argo, ratios = table([(ours, theirs)])
     assert "queries/interval" in header
     assert op.split()[1:4] == ["50", "operator", "17.0"]
-    assert argo.split()[-1] == "1"  # aborted early
+    assert op.split()[-1] == "-"  # no failed checks to count
+    assert argo.split()[-2:] == ["1", "2.5"]  # aborted early, failed checks before
     assert ratios.split()[1:6] == ["50", "argo/op", "17.6×", "3.00×", "2.50×"]
+
+
+def test_failed_measurements_are_summed_over_runs_and_metrics() -> None:
+    runs: list[dict[str, Any]] = [
+        {"status": {"metricResults": [{"name": "a", "failed": 2}, {"name": "b"}]}},
+        {"status": {"metricResults": [{"name": "a", "failed": 1}]}},
+        {"status": {}},
+    ]
+    assert failed_measurements(runs) == 3
