@@ -21,8 +21,10 @@ analysisInterval, each query compares canary with stable over that interval with
 policy's own PromQL templates (the delta of the counters, exact labels instead of the
 operator's batched regex), `successCondition` is the guardrail's threshold on point values,
 `failureLimit` is `FAILURE_LIMIT` (3, as Argo's documentation and `peers.py` do) for the
-statistical guardrails and 0 for a hard one, and `initialDelay` is two intervals (a counter
-needs one interval of history before a difference exists). The controller reaches
+statistical guardrails and 0 for a hard one, `initialDelay` is two intervals (a counter
+needs one interval of history before a difference exists), and the analysis starts at the
+pause after the first weight (`startingStep: 1`: once the canary's pods are available;
+from the update on, a canary slow to start fails it with empty results). The controller reaches
 Prometheus over TLS verified with the stack CA (its trust store, `SSL_CERT_FILE`), as the
 operator does.
 """
@@ -156,6 +158,9 @@ def argo_rollout(
                 "canary": {
                     "steps": argo_steps(canary.steps),
                     "analysis": {
+                        # from the pause after the first weight: once the canary's pods are
+                        # available (the operator, too, bakes only once they run)
+                        "startingStep": 1,
                         "templates": [{"templateName": template}],
                         "args": [
                             {"name": "agent", "value": agent},
@@ -293,23 +298,26 @@ def _argo_healthy(kubectl: Kubectl, namespace: str, count: int) -> None:
 
 
 def _argo_measuring(kubectl: Kubectl, namespace: str, count: int, metrics: int) -> dict[str, str]:
-    """The canary revision of each Argo-side Rollout paused at its step whose background
-    AnalysisRun has measured every metric at least once."""
+    """The canary revision of each Argo-side Rollout, once every one is paused at its step
+    with a background AnalysisRun that measured every metric, or was aborted already."""
     rollouts = kubectl.json("get", "rollouts.argoproj.io", "-n", namespace)["items"]
-    revisions = {}
-    for r in rollouts:
-        status = r.get("status") or {}
-        if status.get("pauseConditions") and status.get("currentPodHash") != status.get("stableRS"):
-            revisions[r["metadata"]["name"]] = status["currentPodHash"]
     runs = kubectl.json("get", "analysisruns.argoproj.io", "-n", namespace)["items"]
-    measuring = sum(
-        1
+    measuring = {
+        (run["metadata"].get("ownerReferences") or [{}])[0].get("name")
         for run in runs
         if (run.get("status") or {}).get("phase") == "Running"
         and len([m for m in run["status"].get("metricResults") or [] if m.get("count")]) == metrics
-    )
-    if len(revisions) < count or measuring < count:
-        raise Pending(f"{len(revisions)} of {count} Argo canaries paused, {measuring} measuring")
+    }
+    revisions, ready = {}, 0
+    for r in rollouts:
+        status = r.get("status") or {}
+        if status.get("currentPodHash") == status.get("stableRS"):
+            continue  # not on its canary yet
+        revisions[r["metadata"]["name"]] = status["currentPodHash"]
+        paused = bool(status.get("pauseConditions")) and r["metadata"]["name"] in measuring
+        ready += paused or bool(status.get("abort"))
+    if ready < count:
+        raise Pending(f"{ready} of {count} Argo canaries measuring (or aborted)")
     return revisions
 
 

@@ -116,6 +116,7 @@ def test_the_rollout_has_the_operators_steps_and_background_analysis() -> None:
     canary = rollout["spec"]["strategy"]["canary"]
     assert canary["steps"] == [{"setWeight": 50}, {"pause": {}}]
     assert canary["analysis"]["templates"] == [{"templateName": "p"}]
+    assert canary["analysis"]["startingStep"] == 1  # once the first weight is reached
     args = {a["name"]: a.get("value") or a["valueFrom"] for a in canary["analysis"]["args"]}
     assert args == {
         "agent": "ar000-x",
