@@ -37,10 +37,16 @@ def main() -> int:
         default=None,
         help="the peer benchmark's numbers of canaries a side, comma-separated (1,10,50)",
     )
+    parser.add_argument(
+        "--peer-rps",
+        type=float,
+        default=None,
+        help="tasks/s each simulated pod serves in the peer benchmark (40)",
+    )
     parser.add_argument("--only-peer", action="store_true", help="only the peer benchmark")
     args = parser.parse_args()
     if args.only_peer:
-        return _peer(args.peer_scales)
+        return _peer(args.peer_scales, args.peer_rps)
     print(f"python {sys.version.split()[0]}; medians of repeated runs in-process")
     if not args.only_stack:
         with tempfile.TemporaryDirectory() as tmp:
@@ -58,16 +64,15 @@ def main() -> int:
         for line in canary_bench.run(scales):
             print(line, flush=True)
         if not args.only_stack:
-            _peer(args.peer_scales)
+            _peer(args.peer_scales, args.peer_rps)
     return 0
 
 
-def _peer(scales: str | None) -> int:
+def _peer(scales: str | None, rate: float | None) -> int:
     from . import peer_bench  # noqa: PLC0415 - needs the e2e packages on the path
 
-    for line in peer_bench.run(
-        [int(n) for n in scales.split(",")] if scales else peer_bench.SCALES
-    ):
+    sizes = [int(n) for n in scales.split(",")] if scales else peer_bench.SCALES
+    for line in peer_bench.run(sizes, rate or peer_bench.RATE):
         print(line, flush=True)
     return 0
 

@@ -65,9 +65,10 @@ REPLICAS = 2  # per agent: at the 50% step, one canary pod and one stable pod
 FAILURE_LIMIT = 3  # Argo's failed measurements tolerated by a statistical guardrail
 OPERATOR, ARGO = "operator", "argo"
 PREFIX = {OPERATOR: "op", ARGO: "ar"}  # agents' names say whose canary they are
+RATE = HEALTHY["requestsPerSecond"]  # tasks/s a pod serves: the end-to-end tests' 40
 # A gross regression of a guardrail both sides judge: 3% → 15% of tasks need a human
 # (+12 points against a threshold of +2), the demo's bad candidate.
-BREACH = {**HEALTHY, "interventionRate": 0.15}
+BREACH = {"interventionRate": 0.15}
 
 CANARY = 'agent="{{args.agent}}",revision="{{args.canary-hash}}"'
 STABLE = 'agent="{{args.agent}}",revision="{{args.stable-hash}}"'
@@ -330,7 +331,13 @@ def failed_measurements(runs: Iterable[Mapping[str, Any]]) -> int:
     )
 
 
-def _flip(kubectl: Kubectl, namespace: str, revisions: Iterable[str], at: dict[str, float]) -> None:
+def _flip(
+    kubectl: Kubectl,
+    namespace: str,
+    revisions: Iterable[str],
+    behaviour: Mapping[str, Any],
+    at: dict[str, float],
+) -> None:
     at[namespace] = time.time()
     kubectl.run(
         "annotate",
@@ -339,12 +346,15 @@ def _flip(kubectl: Kubectl, namespace: str, revisions: Iterable[str], at: dict[s
         namespace,
         "-l",
         f"rollouts-pod-template-hash in ({','.join(revisions)})",
-        f"{BEHAVIOUR}={json.dumps(BREACH)}",
+        f"{BEHAVIOUR}={json.dumps(dict(behaviour))}",
         "--overwrite",
     )
 
 
-def measure(kubectl: Kubectl, stack: StackInfo, canaries: int) -> tuple[SideResult, SideResult]:
+def measure(
+    kubectl: Kubectl, stack: StackInfo, canaries: int, rate: float = RATE
+) -> tuple[SideResult, SideResult]:
+    healthy = {**HEALTHY, "requestsPerSecond": rate}
     tag = uuid.uuid4().hex[:6]
     name = f"peer-{tag}"
     spaces = {OPERATOR: name, ARGO: f"{name}-argo"}
@@ -367,14 +377,14 @@ def measure(kubectl: Kubectl, stack: StackInfo, canaries: int) -> tuple[SideResu
                 for a in agents[OPERATOR]
                 for obj in (
                     *reports(a, version, generation),
-                    release(a, version, name, HEALTHY, replicas=REPLICAS),
+                    release(a, version, name, healthy, replicas=REPLICAS),
                 )
             ],
             "-n",
             spaces[OPERATOR],
         )
         kubectl.apply(
-            [argo_rollout(a, version, canary, name, HEALTHY) for a in agents[ARGO]],
+            [argo_rollout(a, version, canary, name, healthy) for a in agents[ARGO]],
             "-n",
             spaces[ARGO],
         )
@@ -410,7 +420,14 @@ def measure(kubectl: Kubectl, stack: StackInfo, canaries: int) -> tuple[SideResu
         flipped: dict[str, float] = {}
         flips = [
             threading.Thread(
-                target=_flip, args=(kubectl, spaces[side], revisions[side].values(), flipped)
+                target=_flip,
+                args=(
+                    kubectl,
+                    spaces[side],
+                    revisions[side].values(),
+                    {**healthy, **BREACH},
+                    flipped,
+                ),
             )
             for side in spaces
         ]
@@ -450,7 +467,7 @@ def measure(kubectl: Kubectl, stack: StackInfo, canaries: int) -> tuple[SideResu
         kubectl.run("delete", "releasepolicy", name, "--wait=false")
 
 
-def run(scales: Sequence[int] = SCALES) -> Iterator[str]:
+def run(scales: Sequence[int] = SCALES, rate: float = RATE) -> Iterator[str]:
     """The table, a scale at a time; a scale the stack cannot hold ends the run with a line
     saying where and why."""
     stack = Stack()
@@ -463,7 +480,7 @@ def run(scales: Sequence[int] = SCALES) -> Iterator[str]:
     try:
         for index, scale in enumerate(scales):
             try:
-                lines = table([measure(kubectl, info, scale)])
+                lines = table([measure(kubectl, info, scale, rate)])
             except (TimeoutError, KubectlError) as error:
                 yield f"peer: {scale:>8} canaries  stopped here: {error}"
                 break
