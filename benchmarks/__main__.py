@@ -41,7 +41,7 @@ def main() -> int:
         "--peer-rps",
         type=float,
         default=None,
-        help="tasks/s each simulated pod serves in the peer benchmark (40)",
+        help="tasks/s each simulated pod serves in the peer benchmark (20)",
     )
     parser.add_argument("--only-peer", action="store_true", help="only the peer benchmark")
     args = parser.parse_args()

@@ -65,7 +65,9 @@ REPLICAS = 2  # per agent: at the 50% step, one canary pod and one stable pod
 FAILURE_LIMIT = 3  # Argo's failed measurements tolerated by a statistical guardrail
 OPERATOR, ARGO = "operator", "argo"
 PREFIX = {OPERATOR: "op", ARGO: "ar"}  # agents' names say whose canary they are
-RATE = HEALTHY["requestsPerSecond"]  # tasks/s a pod serves: the end-to-end tests' 40
+# Tasks/s a pod serves: half the end-to-end tests' 40. At 40, 50 canaries a side make the
+# simulator's scrape (every task since the last one) time out on a shared 2-core machine.
+RATE = 20.0
 # A gross regression of a guardrail both sides judge: 3% → 15% of tasks need a human
 # (+12 points against a threshold of +2), the demo's bad candidate.
 BREACH = {"interventionRate": 0.15}
