@@ -38,6 +38,8 @@ from localstack.clients import Kubectl, KubectlError
 from localstack.stack import Stack
 from localstack.waiting import Pending, wait_for
 
+from .timing import rank_quantile
+
 SCALES = (1, 10, 50, 200, 500)
 INTERVAL = 10.0  # the policy's analysisInterval
 REPLICAS = 2  # per agent: at the 50% step, one canary pod and one stable pod
@@ -105,7 +107,7 @@ def _quantile(before: dict[str, float], after: dict[str, float], name: str, q: f
     return lower
 
 
-def _baking(kubectl: Kubectl, namespace: str, count: int) -> dict[str, str]:
+def baking(kubectl: Kubectl, namespace: str, count: int) -> dict[str, str]:
     listed = kubectl.json("get", "agentreleases.agentrelease.dev", "-n", namespace)
     revisions = {}
     for item in listed["items"]:
@@ -117,7 +119,7 @@ def _baking(kubectl: Kubectl, namespace: str, count: int) -> dict[str, str]:
     return revisions
 
 
-def _phases(kubectl: Kubectl, namespace: str, version: str, phase: str, count: int) -> None:
+def phases(kubectl: Kubectl, namespace: str, version: str, phase: str, count: int) -> None:
     listed = kubectl.json("get", "agentreleases.agentrelease.dev", "-n", namespace)
     done = sum(
         1
@@ -198,10 +200,10 @@ def measure(kubectl: Kubectl, canaries: int, info: operator.OperatorInfo) -> Sca
     watch = AbortWatch(kubectl, namespace)
     try:
         ship("v1", 1)
-        wait_for(lambda: _phases(kubectl, namespace, "v1", "Promoted", canaries), patience, "v1")
+        wait_for(lambda: phases(kubectl, namespace, "v1", "Promoted", canaries), patience, "v1")
         ship("v2", 2)
         revisions = wait_for(
-            lambda: _baking(kubectl, namespace, canaries), 2 * patience, "canaries baking"
+            lambda: baking(kubectl, namespace, canaries), 2 * patience, "canaries baking"
         )
         # count over exactly four analysis intervals of the operator's clock (looks fall on
         # multiples of the interval): from mid-interval to mid-interval four intervals later
@@ -242,7 +244,7 @@ def measure(kubectl: Kubectl, canaries: int, info: operator.OperatorInfo) -> Sca
                 before, after, "agentrelease_reconcile_duration_seconds", 0.99
             ),
             abort_median_s=statistics.median(latencies),
-            abort_p95_s=latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))],
+            abort_p95_s=rank_quantile(latencies, 0.95),
             look_to_abort_p50_s=_quantile(
                 unflipped, _scrape(info.metrics_url), "agentrelease_breach_to_abort_seconds", 0.5
             ),

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+
+def rank_quantile(ordered: Sequence[float], q: float) -> float:
+    """The `q` quantile of sorted values, by nearest rank (no interpolation: a value seen)."""
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 @dataclass(frozen=True)
@@ -38,5 +45,4 @@ def measure(
         func()
         samples.append((time.perf_counter() - start) * 1000)
     samples.sort()
-    p95 = samples[min(len(samples) - 1, round(0.95 * (len(samples) - 1)))]
-    return Timing(name, runs, statistics.median(samples), p95, target_ms)
+    return Timing(name, runs, statistics.median(samples), rank_quantile(samples, 0.95), target_ms)

@@ -363,6 +363,12 @@ class RolloutsController(Component):
             f"--metricsPort={ctx.ports['rollouts-metrics']}",
         ]
 
+    def env(self, ctx: Context) -> dict[str, str]:
+        # The stack CA as the controller's trust store, as a cluster mounts its CA bundle
+        # into the controller: Argo's Prometheus provider has no CA field (only
+        # `insecure`), so AnalysisTemplates reach the stack's Prometheus verified.
+        return {**os.environ, "SSL_CERT_FILE": str(ctx.layout.ca_cert)}
+
     def endpoint(self, ctx: Context) -> str:
         return f"http://127.0.0.1:{ctx.ports['rollouts-healthz']}"
 
@@ -408,6 +414,11 @@ class Prometheus(Component):
     def web_config_file(self, ctx: Context) -> Path:
         return self.data_dir(ctx) / "web.yml"
 
+    def query_log_file(self, ctx: Context) -> Path:
+        """Every query Prometheus evaluates, one JSON line each (its own record of who
+        asked what: the peer benchmark counts each side's queries from it)."""
+        return self.data_dir(ctx) / "queries.log"
+
     def prepare(self, ctx: Context) -> None:
         self.data_dir(ctx).mkdir(parents=True, exist_ok=True)
         config = {
@@ -415,6 +426,7 @@ class Prometheus(Component):
                 "scrape_interval": SCRAPE_INTERVAL,
                 "evaluation_interval": SCRAPE_INTERVAL,
                 "scrape_timeout": "4s",
+                "query_log_file": str(self.query_log_file(ctx)),
             },
             "scrape_configs": [
                 {

@@ -88,7 +88,8 @@ def selector(pairs: Iterable[tuple[str, str]]) -> str:
     return f'agent=~"{"|".join(sorted(agents))}",revision=~"{"|".join(sorted(revisions))}"'
 
 
-def _render(template: str, matchers: str, interval_seconds: float) -> str:
+def render(template: str, matchers: str, interval_seconds: float) -> str:
+    """A guardrail template with `$selector` (label matchers) and `$interval` filled in."""
     return Template(template).substitute(selector=matchers, interval=f"{round(interval_seconds)}s")
 
 
@@ -97,11 +98,9 @@ def guardrail_query(guardrail: Guardrail, matchers: str, interval_seconds: float
     default = DEFAULT_QUERIES[guardrail.metric]
     query = guardrail.query or default
     if default.buckets is not None:
-        return _render(query.buckets or default.buckets, matchers, interval_seconds)
-    numerator = _render(query.numerator or default.numerator or "", matchers, interval_seconds)
-    denominator = _render(
-        query.denominator or default.denominator or "", matchers, interval_seconds
-    )
+        return render(query.buckets or default.buckets, matchers, interval_seconds)
+    numerator = render(query.numerator or default.numerator or "", matchers, interval_seconds)
+    denominator = render(query.denominator or default.denominator or "", matchers, interval_seconds)
     return (
         f'label_replace({numerator}, "part", "numerator", "", "") or '
         f'label_replace({denominator}, "part", "denominator", "", "")'
@@ -109,7 +108,7 @@ def guardrail_query(guardrail: Guardrail, matchers: str, interval_seconds: float
 
 
 def traffic_query(matchers: str, interval_seconds: float) -> str:
-    return _render(TRAFFIC, matchers, interval_seconds)
+    return render(TRAFFIC, matchers, interval_seconds)
 
 
 # -- results -----------------------------------------------------------------------------
