@@ -24,7 +24,7 @@ UV := $(CACHE_DIR)/tools/uv-$(UV_VERSION)/bin/uv
 VENV := $(UV_PROJECT_ENVIRONMENT)
 PY := $(VENV)/bin/python
 
-.PHONY: help install debian-packages test lint unit fuzz crds bench up demo run down
+.PHONY: help install debian-packages test lint unit fuzz crds bench chaos up demo run down
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -68,6 +68,13 @@ crds: install ## regenerate crds/*.yaml from the pydantic models
 
 bench: install debian-packages ## benchmarks (not tests): prints medians; BENCH_ARGS=--no-stack skips the operator's
 	PYTHONPATH=$(CURDIR)/e2e AGENT_RELEASE_CACHE_DIR=$(CACHE_DIR) $(PY) -m benchmarks $(BENCH_ARGS)
+
+# The chaos campaign (e2e/chaos): releases of several agents on the local stack with two
+# operator replicas, while >= 50 faults are injected (leader SIGKILL/SIGSTOP, Prometheus,
+# kube-apiserver and Argo Rollouts restarts); 20-40 minutes. `make test` runs a short one
+# (tests/e2e/test_chaos.py). CHAOS_ARGS: --seed N, --faults N, --lanes N.
+chaos: install debian-packages ## the chaos campaign (not in make test): faults, releases and invariants
+	PYTHONPATH=$(CURDIR)/e2e AGENT_RELEASE_CACHE_DIR=$(CACHE_DIR) $(PY) -m chaos $(CHAOS_ARGS)
 
 DEMO = PYTHONPATH=$(CURDIR)/e2e AGENT_RELEASE_CACHE_DIR=$(CACHE_DIR) $(PY) -m demo
 

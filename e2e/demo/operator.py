@@ -21,7 +21,9 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ import yaml
 from localstack import ports, procs
 from localstack.clients import Kubectl
 from localstack.stack import StackInfo
+from localstack.waiting import Pending
 
 from . import sandbox
 
@@ -272,6 +275,39 @@ def stop(stack_dir: Path, instance: str = DEFAULT) -> bool:
     procs.stop([procs.ProcessRecord(data["pid"], data["start_ticks"])])
     state.unlink()
     return True
+
+
+def leader(replicas: Mapping[str, OperatorInfo | None]) -> str:
+    """The one replica whose /healthz says it leads; :class:`Pending` unless exactly one."""
+    leading = []
+    for name, info in replicas.items():
+        try:
+            if info is not None and info.health()["role"] == "leader":
+                leading.append(name)
+        except OSError:
+            continue
+    if len(leading) != 1:
+        raise Pending(f"leaders: {leading}")
+    return leading[0]
+
+
+def effects(log: Path, since: float = 0.0) -> list[dict[str, Any]]:
+    """The effects a replica logged in `log` (its structured `"effect"` lines, each with
+    the `replica` that sent it), at or after `since`."""
+    out = []
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        if '"effect"' not in line:
+            continue
+        entry = json.loads(line)
+        if entry.get("event") == "effect" and log_time(entry) >= since:
+            out.append(entry)
+    return out
+
+
+def log_time(entry: Mapping[str, Any]) -> float:
+    """When a structured log line was written, in seconds since the epoch."""
+    stamp: str = entry["timestamp"]
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
 def kill(stack_dir: Path, instance: str = DEFAULT) -> None:

@@ -135,6 +135,10 @@ class Stack:
     def __init__(self, stack_dir: Path | None = None, cache: CacheLayout | None = None) -> None:
         self.cache = cache or CacheLayout.from_env()
         self.layout = StackLayout(stack_dir or default_stack_dir(self.cache))
+        self._contexts: dict[tuple[tuple[tuple[str, int], ...], int], Context] = {}
+        """Contexts already built by this instance: finding the binaries takes each
+        build's lock, which a build in another checkout may hold for minutes, and a
+        component restarted mid-run must not wait for that."""
 
     # -- state ---------------------------------------------------------------------------
     def _load_state(self) -> dict[str, Any] | None:
@@ -156,6 +160,12 @@ class Stack:
         }
 
     def _context(self, ports: dict[str, int], seed: int) -> Context:
+        key = (tuple(sorted(ports.items())), seed)
+        if key not in self._contexts:
+            self._contexts[key] = self._new_context(ports, seed)
+        return self._contexts[key]
+
+    def _new_context(self, ports: dict[str, int], seed: int) -> Context:
         prometheus = shutil.which("prometheus")
         if prometheus is None:
             raise StackError(
@@ -222,6 +232,38 @@ class Stack:
             print("localstack: the control plane is down: starting afresh", flush=True)
             self._down()
         return self._start(seed)
+
+    # -- one component at a time (the chaos campaign's faults) ----------------------------
+    def stop_component(self, name: str) -> None:
+        """Stop one component of a running stack (SIGTERM to its process group, SIGKILL
+        after 30 s) and wait until it has exited; the rest keep running, and the cluster's
+        state, ports and certificates stay, so :meth:`start_component` brings it back as it
+        was. Nothing else is stopped: clients of a stopped API server retry on their own.
+        """
+        with self._exclusive():
+            state = self._running_state()
+            component = _component(name)
+            record = self._records(state).get(component.name)
+            if record is not None and procs.stop([record]):
+                raise StackError(f"{name} (pid {record.pid}) survived SIGKILL")
+
+    def start_component(self, name: str) -> None:
+        """Start one stopped component of a running stack on its own ports and wait until
+        it is healthy (as ``up`` does); a component that runs already is only checked."""
+        with self._exclusive():
+            state = self._running_state()
+            component = _component(name)
+            ctx = self._context(state["ports"], state["seed"])
+            record = self._records(state).get(component.name)
+            if record is None or not procs.is_running(record):
+                self._launch(component, ctx, state)
+            self._wait_healthy(component, ctx, state)
+
+    def _running_state(self) -> dict[str, Any]:
+        state = self._load_state()
+        if state is None:
+            raise StackError(f"no stack in {self.layout.root} (run `make stack-up`)")
+        return state
 
     def _repair(self, ctx: Context, state: dict[str, Any], names: set[str]) -> StackInfo:
         """Restart only the broken clients of a healthy control plane, on their ports:
@@ -434,6 +476,13 @@ class Stack:
         if unknown:
             raise StackError(f"no component named {', '.join(sorted(unknown))}")
         return [self.layout.log(name) for name in wanted if self.layout.log(name).exists()]
+
+
+def _component(name: str) -> Component:
+    for component in COMPONENTS:
+        if component.name == name:
+            return component
+    raise StackError(f"no component named {name}")
 
 
 def _cluster_role_binding(role: str, user: str) -> dict[str, Any]:

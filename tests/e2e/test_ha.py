@@ -8,13 +8,10 @@ with `replica`), so what each replica did is read from its own log.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
 from collections.abc import Iterator
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -52,33 +49,9 @@ def replicas(
         operator.stop(stack.stack_dir, "operator-b")
         if operator.running(stack.stack_dir) is None:
             operator.start(stack, kubectl)
-        wait_for(lambda: _leader({"operator": operator.running(stack.stack_dir)}), 30, "a leader")
-
-
-def _leader(replicas: dict[str, operator.OperatorInfo | None]) -> str:
-    leading = []
-    for name, info in replicas.items():
-        try:
-            if info is not None and info.health()["role"] == "leader":
-                leading.append(name)
-        except OSError:
-            continue
-    if len(leading) != 1:
-        raise Pending(f"leaders: {leading}")
-    return leading[0]
-
-
-def _effects(info: operator.OperatorInfo, since: float = 0.0) -> list[dict[str, Any]]:
-    """The effects a replica logged (its structured log lines), at or after `since`."""
-    out = []
-    for line in Path(info.log).read_text(encoding="utf-8", errors="replace").splitlines():
-        if '"effect"' not in line:
-            continue
-        entry = json.loads(line)
-        stamp = datetime.fromisoformat(entry["timestamp"].replace("Z", "+00:00")).timestamp()
-        if entry.get("event") == "effect" and stamp >= since:
-            out.append(entry)
-    return out
+        wait_for(
+            lambda: operator.leader({"operator": operator.running(stack.stack_dir)}), 30, "a leader"
+        )
 
 
 def test_the_standby_takes_over_when_the_leader_dies(
@@ -90,18 +63,20 @@ def test_the_standby_takes_over_when_the_leader_dies(
     test_policy: str,
 ) -> None:
     began = time.time()  # replicas' logs outlive a test: read what came after
-    leader = wait_for(lambda: _leader(dict(replicas)), 30, "one leader")
+    leader = wait_for(lambda: operator.leader(dict(replicas)), 30, "one leader")
     standby = next(name for name in replicas if name != leader)
     lease = kubectl.json("get", "lease", LEASE, "-n", operator.NAMESPACE)
     assert lease["spec"]["holderIdentity"].rsplit("_", 1)[0] == leader  # what a person sees
     baking = canary(kubectl, namespace, agent, test_policy)
     looks = baking.get("analysis", {}).get("look", 0)
     # only the leader acted on the canary so far
-    assert _effects(replicas[leader], since=began)
-    assert _effects(replicas[standby], since=began) == []
+    assert operator.effects(replicas[leader].log, since=began)
+    assert operator.effects(replicas[standby].log, since=began) == []
     died = time.time()
     operator.kill(stack.stack_dir, leader)
-    took_over = wait_for(lambda: _leader({standby: replicas[standby]}), 30, "the standby leads")
+    took_over = wait_for(
+        lambda: operator.leader({standby: replicas[standby]}), 30, "the standby leads"
+    )
     assert took_over == standby
     led_after = time.time() - died
 
@@ -118,7 +93,8 @@ def test_the_standby_takes_over_when_the_leader_dies(
     done = wait_phase(kubectl, namespace, f"{agent}-v2", "Promoted")
     assert done["progress"] == "3/3 100%"
     assert replicas[standby].health()["role"] == "leader"
-    assert _effects(replicas[standby], since=died)  # the new leader finished the canary
+    # the new leader finished the canary
+    assert operator.effects(replicas[standby].log, since=died)
     table = kubectl.run("get", ARELS, f"{agent}-v2", "-n", namespace)
     assert "Promoted" in table
 
@@ -133,12 +109,12 @@ def test_a_leader_stopped_past_its_lease_is_fenced_and_writes_nothing(
 ) -> None:
     """SIGSTOP (a hung or partitioned process) for longer than the lease, then SIGCONT:
     the standby leads meanwhile, and the old leader, resumed, sends nothing."""
-    leader = wait_for(lambda: _leader(dict(replicas)), 30, "one leader")
+    leader = wait_for(lambda: operator.leader(dict(replicas)), 30, "one leader")
     standby = next(name for name in replicas if name != leader)
     canary(kubectl, namespace, agent, test_policy)
     os.kill(replicas[leader].pid, signal.SIGSTOP)
     stopped = time.time()
-    wait_for(lambda: _leader({standby: replicas[standby]}), 30, "the standby leads")
+    wait_for(lambda: operator.leader({standby: replicas[standby]}), 30, "the standby leads")
     time.sleep(LEASE_SECONDS)  # well past the lease, with the new leader acting
     resumed = time.time()
     os.kill(replicas[leader].pid, signal.SIGCONT)
@@ -146,5 +122,6 @@ def test_a_leader_stopped_past_its_lease_is_fenced_and_writes_nothing(
     assert done["progress"] == "3/3 100%"
     time.sleep(2)  # the resumed replica had every chance to act
     assert replicas[leader].health()["role"] == "standby"
-    assert _effects(replicas[leader], since=resumed - 1) == [], "a fenced replica acted"
-    assert _effects(replicas[standby], since=stopped)  # the new leader finished the canary
+    assert operator.effects(replicas[leader].log, since=resumed - 1) == [], "a fenced replica acted"
+    # the new leader finished the canary
+    assert operator.effects(replicas[standby].log, since=stopped)
