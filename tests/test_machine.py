@@ -338,12 +338,36 @@ def test_the_first_bake_begins_the_canary_evidence_at_the_next_whole_interval() 
     assert plan.status.evidence is not None
     # the machine policy looks every minute (the default): the next multiple of a minute
     assert plan.status.evidence.began_at == NOW + timedelta(minutes=1)
-    # a later step's bake keeps the canary's evidence
+    # a later step's bake keeps the canary's evidence (and when it began)
+    evidence = {"beganAt": (NOW - timedelta(minutes=1)).isoformat(), "stepBegan": 60.0}
     step2 = decide(
-        release(**canary_status(step=2, started=None)),
-        world(rollout=rollout(index=3, paused=True)),
+        release(**canary_status(step=2, started=None, evidence=evidence)),
+        world(now=late, rollout=rollout(index=3, paused=True)),
     )
-    assert step2.status.evidence == release(**canary_status()).status.evidence  # type: ignore[union-attr]
+    assert step2.status.evidence == release(**canary_status(evidence=evidence)).status.evidence  # type: ignore[union-attr]
+
+
+def test_a_step_the_rollout_reached_late_bakes_from_when_it_got_there() -> None:
+    """The look at 60 s promoted step 1, and status says step 2; the Rollout reaches step
+    2's pause only in a later interval (Argo's controller was away, or the operator died
+    between the status write and the promotion). The delay must not count as bake: the
+    step would promote at its first look, with a fraction of its bake at 50 %."""
+    promoted = {"beganAt": (NOW - timedelta(minutes=1)).isoformat(), "stepBegan": 0.0}
+    delayed = NOW + timedelta(minutes=2, seconds=25)  # 205 s after the evidence began
+    plan = decide(
+        release(**canary_status(step=2, started=None, evidence=promoted)),
+        world(now=delayed, rollout=rollout(index=3, paused=True)),
+    )
+    assert plan.status.step_started_at == delayed
+    assert plan.status.evidence is not None
+    # baked from the start of the interval it got there in (looks every minute)
+    assert plan.status.evidence.step_began == 180.0
+    assert plan.status.evidence.began_at == NOW - timedelta(minutes=1)
+    # killed right after that status write: the next reconcile bakes from the same moment
+    replay = again(
+        plan, world(now=delayed + timedelta(seconds=30), rollout=rollout(index=3, paused=True))
+    )
+    assert replay.status.evidence == plan.status.evidence
 
 
 def test_a_look_records_what_it_showed_and_a_promotion_bakes_from_the_look() -> None:

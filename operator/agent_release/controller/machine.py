@@ -389,6 +389,8 @@ def _step(release: AgentRelease, world: World, plan: Plan, rollout: RolloutView)
     if status.step_started_at is None:
         if status.evidence is None:  # the first step: the canary's evidence begins
             plan.set(evidence=CanaryEvidence(began_at=_next_interval(world.now, settings)))
+        else:
+            plan.set(evidence=_reached(status.evidence, world.now, settings))
         plan.set(
             step_started_at=world.now,
             rollout=RolloutStatus(
@@ -413,6 +415,21 @@ def _step(release: AgentRelease, world: World, plan: Plan, rollout: RolloutView)
         _record(plan, world, f"step {step}", f"step {step} may promote even if undecided")
     if world.outcome is not None and world.outcome.step == step:
         _apply_outcome(plan, world.outcome, settings, held=rollout.held)
+
+
+def _reached(evidence: CanaryEvidence, now: datetime, settings: CanaryPolicy) -> CanaryEvidence:
+    """The Rollout is paused at a later step now: its bake counts from the look that
+    promoted the step before (`_promote`), unless the Rollout got here in a later interval
+    than that look's (Argo's controller or the API server away, the operator restarted
+    between writing the step and promoting the Rollout): then from the start of the
+    interval it got here in. Time on the way is not time at this step's weight: counted,
+    a delay would eat the bake, and one longer than the bake would skip the step."""
+    interval = parse_duration(settings.analysis_interval)
+    since = (now - evidence.began_at).total_seconds()
+    reached = math.floor(since / interval) * interval
+    if reached <= evidence.step_began:
+        return evidence
+    return evidence.model_copy(update={"step_began": reached})
 
 
 def _next_interval(now: datetime, settings: CanaryPolicy) -> datetime:
