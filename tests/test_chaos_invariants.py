@@ -11,6 +11,7 @@ from chaos.watch import LeaseSeen, RolloutSeen
 
 PAUSES = (1, 3)
 BAKE = 30.0
+INTERVAL = 10.0
 T0 = 1_000_000.0
 
 
@@ -66,7 +67,7 @@ def run(kind: str = "good", **changes: object) -> ReleaseRun:
 def check(history: list[RolloutSeen], release: ReleaseRun) -> list[str]:
     canaries = invariants.history([release], history)
     return invariants.outcomes([release], canaries) + invariants.steps(
-        [release], canaries, PAUSES, BAKE
+        [release], canaries, PAUSES, BAKE, INTERVAL
     )
 
 
@@ -83,7 +84,15 @@ def test_a_pause_promoted_at_once_is_a_skipped_step() -> None:
 def test_a_pause_cut_short_is_found() -> None:
     history = good_history()
     history[4] = seen(50, 5, 4, phase="Progressing")  # 9 s at the second pause
-    assert check(history, run()) == ["a-v2: paused at index 3 for 9.0 s, less than its 30 s bake"]
+    assert check(history, run()) == [
+        "a-v2: promoted past the pause at index 3 after 9.0 s, before its 30 s bake "
+        "(counted from the interval it began in)"
+    ]
+    # the bake counts on the looks' clock: from 40 s (the interval the pause began in)
+    history[4] = seen(69.5, 5, 4, phase="Progressing")
+    assert len(check(history, run())) == 1
+    history[4] = seen(70.2, 5, 4, phase="Progressing")
+    assert check(history, run()) == []
 
 
 def test_a_step_applied_twice_is_found() -> None:

@@ -198,7 +198,7 @@ def run(stack: Stack, info: StackInfo, settings: Settings) -> Report:
     now = time.time()
     violations = {
         "outcome": invariants.outcomes(runs, canaries),
-        "steps": invariants.steps(runs, canaries, pauses, settings.bake),
+        "steps": invariants.steps(runs, canaries, pauses, settings.bake, INTERVAL),
         "leader": invariants.leadership(effects, invariants.tenures(lease.seen(), RENEW_DEADLINE)),
         "stuck": invariants.stuck(
             runs,

@@ -5,7 +5,7 @@
 - `stop-leader`: SIGSTOP of the leader for longer than its lease, then SIGCONT: a hung
   or partitioned process that comes back believing it leads.
 - `restart-prometheus`, `restart-kube-apiserver`, `restart-rollouts-controller`: the
-  stack's component stopped (SIGTERM, as a pod's eviction), kept down a while, started
+  stack's component stopped (SIGTERM, SIGKILL 3 s later), kept down a while, started
   again on its own ports with its state (`localstack.stack.Stack.start_component`).
 
 Each fault records when the thing it hit was out (`out_from`, `out_to`): the invariants
@@ -53,6 +53,9 @@ DOWN_SECONDS: dict[Kind, tuple[float, float]] = {
     Kind.RESTART_ROLLOUTS: (1.0, 8.0),
 }
 """How long the target stays out, drawn uniformly from the range."""
+STOP_GRACE = 3.0
+"""Seconds from a component's SIGTERM to its SIGKILL: the API server's graceful stop
+would wait about 30 s for its clients' watches."""
 
 
 @dataclass(frozen=True)
@@ -134,7 +137,7 @@ class Injector:
         if kind in COMPONENT_OF:
             component = COMPONENT_OF[kind]
             out_from = time.time()
-            self._stack.stop_component(component)
+            self._stack.stop_component(component, grace=STOP_GRACE)
             time.sleep(down)
             out_to = time.time()
             self._stack.start_component(component)

@@ -9,8 +9,9 @@ the releases. Each returns its violations, one sentence each; none is a pass.
   the Rollout's `agentrelease.dev/rollback` annotation, and never promoted. The
   operator's status must say the same.
 - `steps`: per release, every pause of the canary is reached once (one pause condition,
-  one `startTime`), lasts at least its bake, and the step index never goes back: a step
-  promoted twice would skip the next pause, or cut it short.
+  one `startTime`) and lasts at least its bake, counted on the looks' clock (from the
+  start of the analysis interval it began in), and the step index never goes back: a
+  step promoted twice would skip the next pause, or cut it short.
 - `leadership`: every effect a replica logged falls within a time it held the Lease
   (from acquisition to its last renewal plus the renew deadline, cut at the next holder's
   acquisition), as the Lease's own versions show.
@@ -23,6 +24,7 @@ the releases. Each returns its violations, one sentence each; none is a pass.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -30,8 +32,6 @@ from .faults import Fault, Kind
 from .releases import EXPECTED, ReleaseRun
 from .watch import LeaseSeen, RolloutSeen
 
-DWELL_TOLERANCE = 1.0
-"""Seconds: Argo writes a pause's startTime to the second."""
 PROMOTION_GRACE = 3.0
 """Seconds after Prometheus went out in which a promotion may still land: decided on the
 last look before (a status write, then the Rollout patch)."""
@@ -142,6 +142,7 @@ def steps(
     canaries: Mapping[str, Canary],
     pauses: Sequence[int],
     bake: float,
+    interval: float,
 ) -> list[str]:
     out = []
     for run in runs:
@@ -172,10 +173,14 @@ def steps(
                 out.append(f"{run.name}: the pause at index {pause} was skipped")
                 continue
             left = next(v.at for v in live if (v.step_index or 0) > pause and v.at >= starts[0])
-            if left - starts[0] < bake - DWELL_TOLERANCE:
+            # looks fall on multiples of the interval: a bake counts from the start of
+            # the interval the step was reached in, at the latest
+            baked_from = math.floor(starts[0] / interval) * interval
+            if left < baked_from + bake:
                 out.append(
-                    f"{run.name}: paused at index {pause} for {left - starts[0]:.1f} s, "
-                    f"less than its {bake:.0f} s bake"
+                    f"{run.name}: promoted past the pause at index {pause} after "
+                    f"{left - starts[0]:.1f} s, before its {bake:.0f} s bake (counted from "
+                    f"the interval it began in)"
                 )
     return out
 

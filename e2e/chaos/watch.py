@@ -170,13 +170,14 @@ class Watch[T]:
                 argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
             )
             assert self._process.stdout is not None
-            lines: list[str] = []
+            text = ""
             for line in self._process.stdout:
-                lines.append(line)
-                if line.rstrip("\n") != "}":  # kubectl ends each event at column 0
+                text += line  # kubectl writes one event a line (an object may span more)
+                try:
+                    event = json.loads(text)
+                except ValueError:
                     continue
-                event = json.loads("".join(lines))
-                lines = []
+                text = ""
                 summary = self._summary(time.time(), event["type"], event["object"])
                 with self._lock:
                     self._seen.append(summary)

@@ -234,17 +234,19 @@ class Stack:
         return self._start(seed)
 
     # -- one component at a time (the chaos campaign's faults) ----------------------------
-    def stop_component(self, name: str) -> None:
+    def stop_component(self, name: str, grace: float = 30.0) -> None:
         """Stop one component of a running stack (SIGTERM to its process group, SIGKILL
-        after 30 s) and wait until it has exited; the rest keep running, and the cluster's
-        state, ports and certificates stay, so :meth:`start_component` brings it back as it
-        was. Nothing else is stopped: clients of a stopped API server retry on their own.
+        after `grace` seconds) and wait until it has exited; the rest keep running, and
+        the cluster's state, ports and certificates stay, so :meth:`start_component` brings
+        it back as it was. Nothing else is stopped: clients of a stopped API server retry
+        on their own. (The API server's graceful stop waits about 30 s for its clients'
+        watches: a short `grace` makes it a crash.)
         """
         with self._exclusive():
             state = self._running_state()
             component = _component(name)
             record = self._records(state).get(component.name)
-            if record is not None and procs.stop([record]):
+            if record is not None and procs.stop([record], timeout=grace):
                 raise StackError(f"{name} (pid {record.pid}) survived SIGKILL")
 
     def start_component(self, name: str) -> None:
