@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from agent_release.api.names import ANNOTATION_ROLLBACK
+from agent_release.api.names import ANNOTATION_ROLLBACK, FIELD_MANAGER
 from agent_release.api.outcomes import ReasonCode
 from agent_release.api.release import AgentRelease, Phase, RolloutChange
 from agent_release.api.requests import PersonRequest, RequestAction
@@ -26,6 +26,7 @@ from agent_release.controller.plan import (
     RolledBack,
     UpdateRollout,
 )
+from agent_release.controller.rollouts import FieldOwner
 from builders.objects import machine_policy as policy
 from builders.objects import release
 from builders.objects import stage_report as report
@@ -288,6 +289,27 @@ def test_the_rollout_aborted_by_hand_is_a_manual_abort() -> None:
         release(**canary_status()), world(rollout=rollout(index=1, aborted=True, phase="Degraded"))
     )
     assert (plan.status.phase, plan.status.reason) == (Phase.ROLLED_BACK, "ManualAbort")
+
+
+def test_the_previous_releases_abort_is_not_taken_for_a_persons() -> None:
+    """Found by the chaos campaign: right after a release takes over a Rollout the previous
+    release's rollback aborted, Argo patches a condition, with `observedGeneration`, before
+    it clears the abort (and its Degraded phase) for the new template. An abort the operator
+    wrote, on a release whose status holds no rollback, is that earlier release's: wait."""
+    ours = FieldOwner(FIELD_MANAGER, NOW.replace(microsecond=0))
+    leftover = rollout(
+        index=0,
+        aborted=True,
+        phase="Degraded",
+        abort_by=ours,
+        message="RolloutAborted: Rollout aborted update to revision 2",
+    )
+    plan = decide(release(**canary_status(started=None)), world(rollout=leftover))
+    assert (plan.status.phase, plan.effects, plan.events) == (Phase.CANARY, [], [])
+    # a person's abort (another field manager) is one, as is any abort when unknown
+    theirs = rollout(index=1, aborted=True, phase="Degraded", abort_by=by_plugin())
+    aborted = decide(release(**canary_status()), world(rollout=theirs))
+    assert (aborted.status.phase, aborted.status.reason) == (Phase.ROLLED_BACK, "ManualAbort")
 
 
 @pytest.mark.parametrize("phase", ["Promoted", "Superseded", "Failed"])

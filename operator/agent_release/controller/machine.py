@@ -19,7 +19,13 @@ import math
 from datetime import UTC, datetime
 
 from ..api.evalreport import EvalReport
-from ..api.names import ANNOTATION_EVAL_RUNS, ANNOTATION_RELEASE, ANNOTATION_ROLLBACK, StatusReason
+from ..api.names import (
+    ANNOTATION_EVAL_RUNS,
+    ANNOTATION_RELEASE,
+    ANNOTATION_ROLLBACK,
+    FIELD_MANAGER,
+    StatusReason,
+)
 from ..api.names import ConditionType as C
 from ..api.outcomes import GateReport, ReasonCode, Result
 from ..api.policy import Action, CanaryPolicy, ReleasePolicy
@@ -334,7 +340,7 @@ def _canary(release: AgentRelease, world: World, plan: Plan) -> None:
     if rollout.release != release.metadata.name:
         plan.effect(UpdateRollout())
         return
-    if not rollout.caught_up:
+    if not rollout.caught_up or _previous_abort(rollout, plan.status):
         return
     if rollout.aborted:
         by = _who(rollout.abort_by)
@@ -352,6 +358,22 @@ def _canary(release: AgentRelease, world: World, plan: Plan) -> None:
     _step(release, world, plan, rollout)
     if rollout.held and plan.status.phase in (Phase.CANARY, Phase.PROMOTING):
         _say_held(plan, rollout)
+
+
+def _previous_abort(rollout: RolloutView, status: AgentReleaseStatus) -> bool:
+    """The abort on the Rollout is the operator's own for an earlier release, not a
+    person's: Argo clears it once it acts on this release's template, and until then it
+    may report that template as observed (a condition patched first, `observedGeneration`
+    with it) while the old abort and its Degraded phase are still there. The operator
+    aborts for a release only after its status says so, so an abort of ours on a release
+    whose status holds no rollback is an earlier release's."""
+    owner = rollout.abort_by
+    return (
+        rollout.aborted
+        and owner is not None
+        and owner.manager == FIELD_MANAGER
+        and status.rollback is None
+    )
 
 
 def _step(release: AgentRelease, world: World, plan: Plan, rollout: RolloutView) -> None:
