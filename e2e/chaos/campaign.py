@@ -10,13 +10,17 @@ its final phases, which must agree with Argo's record.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import os
 import random
 import signal
 import time
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from agent_release.controller.rollouts import pause_index
 from builders.stack import policy
@@ -211,6 +215,9 @@ def run(stack: Stack, info: StackInfo, settings: Settings) -> Report:
         "prometheus-down": invariants.prometheus_down(canaries, injector.faults, pauses),
     }
     _clean_up(kubectl, runs, policy_name)
+    record = info.stack_dir / "logs" / f"chaos-{settings.seed}.jsonl"
+    _write_record(record, rollouts.seen(), lease.seen(), injector.faults, runs)
+    print(f"chaos: what was recorded is in {record}", flush=True)
     return Report(
         settings,
         now - began,
@@ -220,6 +227,18 @@ def run(stack: Stack, info: StackInfo, settings: Settings) -> Report:
         Counter(effect.effect for effect in effects),
         rollouts.restarts + lease.restarts,
     )
+
+
+def _write_record(path: Path, *kinds: Sequence[object]) -> None:
+    """Every recorded Rollout and Lease version, fault and release, one JSON object a
+    line (`"kind"` names its type), for a post-mortem of a violation."""
+    with path.open("w", encoding="utf-8") as out:
+        for items in kinds:
+            for item in items:
+                assert dataclasses.is_dataclass(item)
+                assert not isinstance(item, type)
+                line = {"kind": type(item).__name__, **dataclasses.asdict(item)}
+                out.write(json.dumps(line, default=str) + "\n")
 
 
 def _replicas(info: StackInfo) -> dict[str, operator.OperatorInfo | None]:
