@@ -82,7 +82,7 @@ def short(seed: int) -> Settings:
 
 def full(seed: int, faults: int = 60) -> Settings:
     """`make chaos`: four lanes, `faults` faults (60: about half an hour)."""
-    return Settings(seed=seed, faults=faults, lanes=4, gap=(8.0, 28.0))
+    return Settings(seed=seed, faults=faults, lanes=4, gap=(5.0, 15.0))
 
 
 @dataclass
@@ -186,6 +186,7 @@ def run(stack: Stack, info: StackInfo, settings: Settings) -> Report:
                     os.killpg(current.pid, signal.SIGCONT)
         rollouts.stop()
         lease.stop()
+        _clean_up(kubectl, [run for lane in lanes for run in lane.runs], policy_name)
     for error in (injector.error, *(lane.error for lane in lanes)):
         if error is not None:
             raise RuntimeError(f"the campaign failed: {error!r}") from error
@@ -214,7 +215,6 @@ def run(stack: Stack, info: StackInfo, settings: Settings) -> Report:
         ),
         "prometheus-down": invariants.prometheus_down(canaries, injector.faults, pauses),
     }
-    _clean_up(kubectl, runs, policy_name)
     record = info.stack_dir / "logs" / f"chaos-{settings.seed}.jsonl"
     _write_record(record, rollouts.seen(), lease.seen(), injector.faults, runs)
     print(f"chaos: what was recorded is in {record}", flush=True)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from demo import operator
 from localstack.clients import Kubectl
-from localstack.stack import Stack, StackInfo
+from localstack.stack import Stack, StackError, StackInfo
 from localstack.waiting import wait_for
 
 
@@ -140,7 +140,11 @@ class Injector:
             self._stack.stop_component(component, grace=STOP_GRACE)
             time.sleep(down)
             out_to = time.time()
-            self._stack.start_component(component)
+            try:
+                self._stack.start_component(component)
+            except StackError as error:  # not healthy in time: said, then repaired by `up`
+                print(f"chaos: {component} did not come back in time: {error}", flush=True)
+                self._stack.up()
             self._wait_leader()  # every fault ends with the operator in charge again
             return Fault(kind, component, out_from, out_to, time.time())
         target = self._wait_leader()

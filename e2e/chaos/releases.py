@@ -119,16 +119,21 @@ class Lane:
         agent = f"chaos-{uuid.uuid4().hex[:6]}"  # unique in Prometheus across runs
         namespace = agent
         _retrying(lambda: self._kubectl.run("create", "namespace", namespace))
-        if not self._release(namespace, agent, 1, "good"):
-            return
-        for generation in range(2, GENERATIONS + 1):
-            if plan is not None and not plan:
+        try:
+            if not self._release(namespace, agent, 1, "good"):
                 return
-            if plan is None and self._stopping():
-                return
-            kind = plan.pop(0) if plan is not None else self._kind()
-            if not self._release(namespace, agent, generation, kind):
-                return
+            for generation in range(2, GENERATIONS + 1):
+                if plan is not None and not plan:
+                    return
+                if plan is None and self._stopping():
+                    return
+                kind = plan.pop(0) if plan is not None else self._kind()
+                if not self._release(namespace, agent, generation, kind):
+                    return
+        finally:
+            # the agent is done (its history is in the watch): its 20 pods go, so that the
+            # simulator's load stays that of the lanes, not of every agent released so far
+            _retrying(lambda: self._kubectl.run("delete", "namespace", namespace, "--wait=false"))
 
     def _release(self, namespace: str, agent: str, generation: int, kind: str) -> bool:
         """Ship one release and wait until it is final; False if it never was."""
