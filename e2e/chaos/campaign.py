@@ -187,7 +187,8 @@ def run(stack: Stack, info: StackInfo, settings: Settings) -> Report:
         rollouts.stop()
         lease.stop()
         _clean_up(kubectl, [run for lane in lanes for run in lane.runs], policy_name)
-    for error in (injector.error, *(lane.error for lane in lanes)):
+    failures = (injector.error, rollouts.failure, lease.failure, *(lane.error for lane in lanes))
+    for error in failures:
         if error is not None:
             raise RuntimeError(f"the campaign failed: {error!r}") from error
     runs = [run for lane in lanes for run in lane.runs]

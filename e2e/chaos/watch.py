@@ -26,6 +26,8 @@ from agent_release.api.names import ANNOTATION_RELEASE, ANNOTATION_ROLLBACK, COM
 from localstack.clients import Kubectl
 
 LEASE_NAME = COMPONENT
+WATCHED = ("ADDED", "MODIFIED", "DELETED")
+"""Watch events with an object; an `ERROR` event carries a Status instead."""
 """The operator's Lease (`controller/leadership.py`, LEASE_NAME)."""
 
 
@@ -137,6 +139,9 @@ class Watch[T]:
         self._stopping = threading.Event()
         self._process: subprocess.Popen[str] | None = None
         self.restarts = 0
+        self.errors = 0
+        self.failure: BaseException | None = None
+        """What ended the thread early, if anything did: the record is incomplete."""
         self._thread = threading.Thread(target=self._run, name=f"watch {args[0]}", daemon=True)
 
     def start(self) -> Watch[T]:
@@ -155,6 +160,12 @@ class Watch[T]:
             return list(self._seen)
 
     def _run(self) -> None:
+        try:
+            self._watch()
+        except BaseException as error:  # the campaign fails on it: its record has a hole
+            self.failure = error
+
+    def _watch(self) -> None:
         argv = [
             str(self._kubectl.binary),
             f"--kubeconfig={self._kubectl.kubeconfig}",
@@ -178,6 +189,9 @@ class Watch[T]:
                 except ValueError:
                     continue
                 text = ""
+                if event.get("type") not in WATCHED:  # an ERROR (a Status): kubectl goes on
+                    self.errors += 1
+                    continue
                 summary = self._summary(time.time(), event["type"], event["object"])
                 with self._lock:
                     self._seen.append(summary)
