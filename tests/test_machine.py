@@ -206,7 +206,8 @@ def test_a_breach_rolls_back_with_a_machine_readable_record() -> None:
     replay = decide(release(**plan.status.wire()), world(rollout=rollout(index=1, paused=True)))
     assert effects(replay) == [AbortRollout, AnnotateRollout]
     assert replay.events == plan.events
-    aborted = decide(release(**plan.status.wire()), world(rollout=rollout(index=1, aborted=True)))
+    landed = rollout(index=1, aborted=True, rollback=_rollback_annotation(plan))
+    aborted = decide(release(**plan.status.wire()), world(rollout=landed))
     assert aborted.effects == []
 
 
@@ -289,6 +290,23 @@ def test_the_rollout_aborted_by_hand_is_a_manual_abort() -> None:
         release(**canary_status()), world(rollout=rollout(index=1, aborted=True, phase="Degraded"))
     )
     assert (plan.status.phase, plan.status.reason) == (Phase.ROLLED_BACK, "ManualAbort")
+
+
+def test_a_rollback_record_lost_after_the_abort_is_annotated_again() -> None:
+    """Found by the chaos campaign: the leader aborted the Rollout, then lost its lease
+    (starved past its renew deadline) before the annotation; the new leader saw an aborted
+    Rollout and a final release, and the record never reached the Rollout."""
+    first = decide(
+        release(**canary_status()),
+        world(rollout=rollout(index=1, paused=True), outcome=outcome(Verdict.ROLLBACK)),
+    )
+    assert effects(first) == [AbortRollout, AnnotateRollout]
+    aborted = rollout(index=0, aborted=True, phase="Degraded")
+    replay = again(first, world(rollout=aborted))
+    assert replay.effects == [e for e in first.effects if isinstance(e, AnnotateRollout)]
+    assert replay.events == []  # told once, before the crash
+    annotated = rollout(index=0, aborted=True, phase="Degraded", rollback="{}")
+    assert again(first, world(rollout=annotated)).effects == []
 
 
 def test_the_previous_releases_abort_is_not_taken_for_a_persons() -> None:
@@ -410,6 +428,12 @@ def test_a_look_records_what_it_showed_and_a_promotion_bakes_from_the_look() -> 
 # nothing recorded or told twice, no effect that reverses the person's action.
 
 
+def _rollback_annotation(plan: Plan) -> str:
+    """The rollback record of the plan's status, as annotated on the Rollout."""
+    assert plan.status.rollback is not None
+    return plan.status.rollback.model_dump_json(by_alias=True, exclude_none=True)
+
+
 def again(plan: Plan, seen: World) -> Plan:
     """The next reconcile: the status `plan` wrote, the same world."""
     return decide(release(**plan.status.wire()), seen)
@@ -527,7 +551,14 @@ def test_an_abort_by_hand_names_who_and_is_recorded_once() -> None:
     assert actions(plan) == [("abort", PLUGIN)]
     assert events(plan) == ["ManualAction", "RolledBack"]
     assert effects(plan) == [AbortRollout, AnnotateRollout]  # the abort is a no-op there
-    replay = again(plan, aborted)
+    landed = rollout(
+        index=0,
+        aborted=True,
+        phase="Degraded",
+        abort_by=by_plugin(),
+        rollback=_rollback_annotation(plan),
+    )
+    replay = again(plan, world(rollout=landed))
     assert (replay.effects, replay.events, len(replay.status.rollout_actions)) == ([], [], 1)
 
 
@@ -603,7 +634,8 @@ def test_a_retry_of_a_canary_shown_to_harm_is_refused_out_loud() -> None:
     assert (replay.effects, replay.events) == ([AbortRollout()], [])
     assert len(replay.status.rollout_actions) == 1
     # the abort landed: quiet; a second retry later is refused again, and said again
-    assert again(plan, world(rollout=rollout(index=0, aborted=True))).effects == []
+    landed = rollout(index=0, aborted=True, rollback=_rollback_annotation(plan))
+    assert again(plan, world(rollout=landed)).effects == []
     later = world(rollout=rollout(index=0, retried=True, abort_by=by_plugin(90)))
     assert [e.reason.value for e in again(plan, later).events] == ["RetryRefused"]
 

@@ -168,6 +168,10 @@ def _keep_final(release: AgentRelease, world: World, plan: Plan) -> None:
             _adopt(release, world, plan, rollout.template_by, "its template was restored")
         else:  # killed after deciding the rollback, before the abort reached the Rollout
             _rollback_effects(plan, status.rollback, deployed=True, replayed=True)
+    elif status.phase is Phase.ROLLED_BACK and status.rollback and rollout.rollback is None:
+        # aborted, but the record never reached the Rollout (fenced, or killed, between the
+        # abort and the annotation): annotate it, telling nothing again
+        plan.effect(AnnotateRollout(_rollback_annotation(status.rollback)))
     if status.phase is Phase.PROMOTED and rollout.eval_runs != ",".join(status.eval_run_ids):
         _promoted_effects(release, plan, replayed=True)
 

@@ -217,6 +217,7 @@ class RolloutView:
     abort_by: FieldOwner | None = None
     promote_full_by: FieldOwner | None = None
     template_by: FieldOwner | None = None
+    rollback: str | None = None  # the rollback annotation (the record's JSON), if any
 
     @property
     def caught_up(self) -> bool:
@@ -282,6 +283,7 @@ def view(body: dict[str, Any]) -> RolloutView:
         promote_full=status.get("promoteFull") is True,
         paused_by=owners.of("f:spec", "f:paused"),
         abort_by=owners.of("f:status", "f:abort"),
+        rollback=(meta.get("annotations") or {}).get(ANNOTATION_ROLLBACK),
         promote_full_by=owners.of("f:status", "f:promoteFull"),
         template_by=owners.of("f:spec", "f:template", "f:metadata", "f:annotations", release_key)
         or owners.within("f:spec", "f:template"),
