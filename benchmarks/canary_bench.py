@@ -27,8 +27,9 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from agent_sim.behaviour import ANNOTATION as BEHAVIOUR
 from builders.stack import HEALTHY, policy, release, reports
@@ -131,6 +132,31 @@ def phases(kubectl: Kubectl, namespace: str, version: str, phase: str, count: in
         raise Pending(f"{done} of {count} {version} releases {phase}")
 
 
+def flip(
+    kubectl: Kubectl, namespace: str, revisions: Iterable[str], behaviour: Mapping[str, Any]
+) -> float:
+    """Give every pod of these revisions a new behaviour, in one call; returns when it was
+    sent (the moment a breach starts)."""
+    sent = time.time()
+    try:
+        kubectl.run(
+            "annotate",
+            "pods",
+            "-n",
+            namespace,
+            "-l",
+            f"rollouts-pod-template-hash in ({','.join(revisions)})",
+            f"{BEHAVIOUR}={json.dumps(dict(behaviour))}",
+            "--overwrite",
+        )
+    except KubectlError as error:
+        # kubectl annotates every pod it listed and then reports those gone meanwhile
+        # (the canary pod of a Rollout aborted before the breach): nothing to breach there
+        if "NotFound" not in str(error):
+            raise
+    return sent
+
+
 class AbortWatch:
     """When each Rollout of a namespace was first seen aborted, from a watch (`kubectl get
     -w`): polling a list of hundreds of Rollouts would blur the times by seconds."""
@@ -217,20 +243,9 @@ def measure(kubectl: Kubectl, canaries: int, info: operator.OperatorInfo) -> Sca
             return done / (_total(after, by) - _total(before, by) if by else 4)
 
         rss = procs.rss_bytes(info.record) / 2**20
-        violating = json.dumps({**quiet, "requestsPerSecond": 5, "policyViolationRate": 0.3})
-        selector = f"rollouts-pod-template-hash in ({','.join(revisions.values())})"
+        violating = {**quiet, "requestsPerSecond": 5, "policyViolationRate": 0.3}
         unflipped = _scrape(info.metrics_url)  # the look → abort histogram of this scale only
-        flipped = time.time()  # one call flips every canary at once
-        kubectl.run(
-            "annotate",
-            "pods",
-            "-n",
-            namespace,
-            "-l",
-            selector,
-            f"{BEHAVIOUR}={violating}",
-            "--overwrite",
-        )
+        flipped = flip(kubectl, namespace, revisions.values(), violating)
         rollouts = {f"{a}" for a in agents}
         wait_for(lambda: watch.missing(rollouts), patience, "aborts", interval=0.5)
         latencies = sorted(t - flipped for t in watch.seen.values())

@@ -57,7 +57,7 @@ from localstack.paths import StackLayout
 from localstack.stack import Stack, StackInfo
 from localstack.waiting import Pending, wait_for
 
-from .canary_bench import AbortWatch, baking, phases
+from .canary_bench import AbortWatch, baking, flip, phases
 from .timing import rank_quantile
 
 SCALES = (1, 10, 50)
@@ -340,23 +340,7 @@ def _flip(
     behaviour: Mapping[str, Any],
     at: dict[str, float],
 ) -> None:
-    at[namespace] = time.time()
-    try:
-        kubectl.run(
-            "annotate",
-            "pods",
-            "-n",
-            namespace,
-            "-l",
-            f"rollouts-pod-template-hash in ({','.join(revisions)})",
-            f"{BEHAVIOUR}={json.dumps(dict(behaviour))}",
-            "--overwrite",
-        )
-    except KubectlError as error:
-        # kubectl annotates every pod it listed and then reports those gone meanwhile
-        # (the canary pod of a Rollout aborted before the breach): nothing to breach there
-        if "NotFound" not in str(error):
-            raise
+    at[namespace] = flip(kubectl, namespace, revisions, behaviour)
 
 
 def measure(
