@@ -179,6 +179,28 @@ def test_a_promotion_while_prometheus_is_out_is_found() -> None:
     assert invariants.prometheus_down(canaries, other, PAUSES) == []
 
 
+def test_a_promotion_is_when_its_pause_was_cleared_not_when_argo_moved_on() -> None:
+    """The pause released before Prometheus went out, Argo's controller (busy, just
+    restarted) moved the index during the outage: decided with metrics, no violation;
+    released during the outage, it is one."""
+    history = [
+        seen(0, 1, 0, phase="Progressing"),
+        seen(1, 2, 1, paused_since=1),
+        seen(20, 3, 1, phase="Progressing"),  # the pause cleared at 20 s...
+        seen(40, 4, 2, phase="Progressing"),  # ...and Argo moved on at 40 s
+        seen(41, 5, 3, paused_since=41),
+        seen(80, 6, 4, phase="Progressing"),
+        seen(82, 7, 4, phase="Healthy", stable="new"),
+    ]
+    canaries = invariants.history([run()], history)
+    after_the_release = [fault(Kind.RESTART_PROMETHEUS, 30, 45, 50)]
+    assert invariants.prometheus_down(canaries, after_the_release, PAUSES) == []
+    before_it = [fault(Kind.RESTART_PROMETHEUS, 10, 25, 30)]
+    assert invariants.prometheus_down(canaries, before_it, PAUSES) == [
+        "a-v2: promoted past index 1 at 1000020.0, 10.0 s into a Prometheus outage"
+    ]
+
+
 def test_a_release_past_its_time_is_stuck_and_faults_extend_the_time() -> None:
     expected = {"first": 30.0, "good": 100.0, "violating": 50.0, "failing": 50.0}
     late = run(finished=T0 + 200)

@@ -73,7 +73,13 @@ class Canary:
         return reasons[-1] if reasons else None
 
     def promotions(self, pauses: Sequence[int]) -> list[tuple[int, float]]:
-        """(pause index, when the watch saw the Rollout past it) for each pause left."""
+        """(pause index, when the watch saw the pause released) for each pause left.
+
+        Released is the first version without the pause, or past it: the promotion's own
+        patch clears the pause condition, and Argo moves the index when its controller
+        syncs, which a busy or restarted controller may do many seconds later (a chaos run
+        saw 18 s: the operator's promotion, decided and sent before an outage of
+        Prometheus, then looked like one during it)."""
         out = []
         for pause in pauses:
             seen_paused = False
@@ -82,7 +88,7 @@ class Canary:
                     break
                 if v.step_index == pause and v.paused_since is not None:
                     seen_paused = True
-                elif seen_paused and v.step_index is not None and v.step_index > pause:
+                elif seen_paused and v.step_index is not None and v.step_index >= pause:
                     out.append((pause, v.at))
                     break
         return out
