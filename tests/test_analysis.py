@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
+import time
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
 
+from agent_release.api.names import AGENTRELEASES, EVENTS, ROLLOUTS
 from agent_release.canary.analyzer import Verdict
+from agent_release.controller import analysis
 from agent_release.controller.analysis import check_between, due, look_at
-from agent_release.controller.registry import Baking, track
+from agent_release.controller.cache import Cache, release_entries
+from agent_release.controller.registry import Baking, Key, Tracked, track
+from agent_release.controller.rollouts import rollout_name_of
 from agent_release.controller.runtime import Config, Runtime
 from builders import wire
 from builders.objects import machine_policy as policy
@@ -214,3 +220,95 @@ async def test_between_looks_a_failed_query_is_no_outcome() -> None:
     rt = Runtime(kube=wire.kube(wire.Script()), prometheus=wire.prometheus(script), config=Config())
     assert await check_between(rt, group, now=1_000_070.0) == {}
     assert rt.metrics.registry.get_sample_value("agentrelease_prometheus_query_errors_total") == 1
+
+
+# -- the loop: looks and checks do not wait for the reconciles they start ----------------
+
+
+async def test_the_loop_checks_hard_violations_while_its_looks_reconciles_queue() -> None:
+    """Twelve looks' status writes queue for the only reconcile slot; the next pass's
+    hard check still runs, and its rollback reaches the Rollout ahead of the queue."""
+    started = time.time() - 100.0
+    bodies = []
+    for i in range(12):
+        item = body(f"r{i}", started)
+        item["spec"]["agent"] = f"agent-{i}"
+        bodies.append(item)
+    entries = [track(item) for item in bodies]
+    releases: dict[Any, list[Tracked]] = {}
+    for entry in entries:
+        for key, value in release_entries(entry).items():
+            releases.setdefault(key, []).append(value)
+    prometheus = (
+        wire.Script()
+        .on("POST", "/api/v1/query_range", _healthy)
+        .on("POST", "/api/v1/query", _vector)
+    )
+    r3 = AGENTRELEASES.path("agents", "r3")
+    rollout = ROLLOUTS.path("agents", rollout_name_of("agent-3"))
+    kube = (
+        wire.Script()
+        .on("GET", r3, wire.ok(bodies[3]))
+        .on("GET", rollout, wire.ok(wire.rollout_body(release="r3", index=1, paused=True)))
+        .on("PATCH", r3 + "/status", wire.ok())
+        .on("PATCH", rollout + "/status", wire.ok())
+        .on("PATCH", rollout, wire.ok())
+        .on("POST", EVENTS.path("agents"), wire.ok())
+    )
+    rt = Runtime(
+        kube=wire.kube(kube),
+        prometheus=wire.prometheus(prometheus),
+        config=Config(concurrent_reconciles=1),
+        cache=Cache(releases=releases),
+    )
+    await rt.reconciling.acquire()  # the only slot, busy
+    attempts: dict[Key, float] = {}
+    reconciled: dict[Key, float] = {}
+    await asyncio.wait_for(analysis.tick(rt, attempts, reconciled, {"hard": time.time()}), 5)
+    assert len(attempts) == 12  # all looked at, none of their reconciles done
+    assert set(rt.settling) == {entry.key for entry in entries}
+    assert not any(s.urgent for s in rt.settling.values())
+    queued = [s.task for s in rt.settling.values()]
+    await asyncio.wait_for(analysis.tick(rt, attempts, reconciled, {}), 5)
+    assert rt.settling[("agents", "r3")].urgent
+    await asyncio.wait_for(rt.settling[("agents", "r3")].task, 5)
+    [abort] = kube.sent("PATCH", rollout + "/status")
+    assert wire.body_of(abort)["status"] == {"abort": True}
+    # only r3 was read: the others' reconciles still wait for the slot
+    assert {r.url.path for r in kube.requests} == {
+        r3,
+        r3 + "/status",
+        rollout,
+        rollout + "/status",
+        EVENTS.path("agents"),
+    }
+    assert set(rt.settling) == {entry.key for entry in entries} - {("agents", "r3")}
+    assert not any(task.done() for task in queued)
+    for task in queued:
+        task.cancel()
+    await asyncio.gather(*queued, return_exceptions=True)
+    rt.reconciling.release()
+    await rt.kube.close()
+    assert rt.prometheus is not None
+    await rt.prometheus.close()
+
+
+def _healthy(request: httpx.Request) -> httpx.Response:
+    """Every canary healthy over the look (the hard violation comes between looks)."""
+    form = parse_qs(request.content.decode())
+    query = form["query"][0]
+    agents = re.search(r'agent=~"([^"]+)"', query)
+    assert agents is not None, query
+    start, end = float(form["start"][0]), float(form["end"][0])
+    stamps = [start + 15 * k for k in range(int((end - start) // 15) + 1)]
+    series = []
+    for agent in agents.group(1).split("|"):
+        for revision, tasks in (("bbb", "30"), ("aaa", "600")):
+            if "agent_policy_violations_total" in query:
+                labels = {"agent": agent, "revision": revision, "part": "numerator"}
+                series.append((labels, [(t, "0") for t in stamps]))
+            elif "label_replace" not in query and "_bucket" not in query:
+                series.append(
+                    ({"agent": agent, "revision": revision}, [(t, tasks) for t in stamps])
+                )
+    return httpx.Response(200, json=wire.matrix(*series))

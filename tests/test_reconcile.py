@@ -7,8 +7,9 @@ Events are the production code; the end-to-end tests run it on the real stack.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
+import kopf
 import pytest
 from structlog.testing import capture_logs
 
@@ -16,7 +17,7 @@ from agent_release.adapters.kube import ApiError
 from agent_release.api.names import AGENTRELEASES, EVALREPORTS, EVENTS
 from agent_release.api.outcomes import ReasonCode
 from agent_release.canary.analyzer import Verdict
-from agent_release.controller import analysis, reconcile, validation
+from agent_release.controller import analysis, handlers, reconcile, validation
 from agent_release.controller.registry import Tracked, track
 from agent_release.controller.runtime import Config, ConfigError, Runtime
 from builders import wire
@@ -275,4 +276,66 @@ async def test_a_rollback_whose_abort_failed_is_applied_by_the_next_reconcile() 
     [abort] = script.sent("PATCH", wire.rollout_path(sub="status"))
     assert wire.body_of(abort)["status"] == {"abort": True}
     assert rt.unsettled == set()
+    await rt.kube.close()
+
+
+async def test_a_rollback_does_not_wait_behind_routine_reconciles() -> None:
+    """Every slot taken (a look's hundreds of status writes): a routine reconcile queues,
+    a rollback goes ahead and reaches the Rollout."""
+    script = baking_script(wire.ok())
+    script.on("PATCH", wire.rollout_path(sub="status"), wire.ok())
+    script.on("PATCH", wire.rollout_path(), wire.ok())
+    rt = Runtime(
+        kube=wire.kube(script),
+        prometheus=None,
+        config=Config(concurrent_reconciles=1),
+        clock=lambda: NOW,
+    )
+    await rt.reconciling.acquire()  # the only slot, busy
+    routine = asyncio.create_task(reconcile.reconcile(rt, "agents", "rel-1"))
+    look = outcome(Verdict.ROLLBACK, reason=ReasonCode.GUARDRAIL_BREACHED)
+    done = await asyncio.wait_for(reconcile.reconcile(rt, "agents", "rel-2", look), 5)
+    assert done is not None
+    assert done.status is not None
+    assert done.status.phase.value == "RolledBack"
+    assert len(script.sent("PATCH", wire.rollout_path(sub="status"))) == 1  # the abort
+    assert not routine.done()
+    assert not any("rel-1" in r.url.path for r in script.requests)
+    routine.cancel()
+    rt.reconciling.release()
+    await rt.kube.close()
+
+
+async def test_a_looks_own_status_write_is_not_reconciled_again_when_it_comes_back() -> None:
+    """A look that only records itself (same phase and step, nothing applied): its watch
+    event is an echo, not a change; any other version of the release is reconciled."""
+    body = release_manifest(**canary_status())
+    script = baking_script(lambda _: wire.ok(_merged(body, {"metadata": {"resourceVersion": "2"}})))
+    rt = runtime(script)
+    done = await reconcile.reconcile(rt, "agents", "rel-2", outcome(Verdict.CONTINUE))
+    assert done is not None
+    assert len(script.sent("PATCH", RELEASE_STATUS)) == 1
+    assert rt.echoes == {("agents", "rel-2"): "2"}
+    memo = {"runtime": rt}
+    echo = kopf.Body(cast(kopf.RawBody, _merged(body, {"metadata": {"resourceVersion": "2"}})))
+    event = cast(Any, handlers.release_event)  # kopf's handler type wants every kwarg
+    await event(event={"type": "MODIFIED", "object": {}}, body=echo, memo=memo)
+    assert len(script.sent("GET", RELEASE)) == 1  # the look's own read only
+    assert rt.echoes == {}
+    # a person's change after it (or a second echo of the same version) is reconciled
+    await event(event={"type": "MODIFIED", "object": {}}, body=echo, memo=memo)
+    assert len(script.sent("GET", RELEASE)) == 2
+    await rt.kube.close()
+
+
+async def test_a_look_that_promotes_is_reconciled_again_when_it_comes_back() -> None:
+    script = baking_script(wire.ok({"metadata": {"resourceVersion": "2"}}))
+    script.on("PATCH", wire.rollout_path(sub="status"), wire.ok())
+    script.on("PATCH", wire.rollout_path(), wire.ok())
+    rt = runtime(script)
+    done = await reconcile.reconcile(rt, "agents", "rel-2", outcome(Verdict.PROMOTE))
+    assert done is not None
+    assert done.status is not None
+    assert done.status.step == 2
+    assert rt.echoes == {}
     await rt.kube.close()

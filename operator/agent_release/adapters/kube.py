@@ -76,6 +76,9 @@ def login() -> kopf.ConnectionInfo:
     return info
 
 
+CONNECTIONS = 16  # kept open to the API server (`Kube`)
+
+
 class Kube:
     """Async access to the API server. One instance per process; close() at exit.
 
@@ -85,6 +88,12 @@ class Kube:
     Every write names `field_manager`, so the API server records it in the object's
     managedFields: that is how the operator tells its own changes to a Rollout from
     those of a person's tools (`names.FIELD_MANAGER`).
+
+    The pool holds at most `CONNECTIONS`: httpcore checks every pooled connection for
+    expiry on each request, which at two hundred canaries cost a seventh of the
+    operator's CPU with the default hundred; reconciles are bounded by
+    `Config.concurrent_reconciles` anyway, and a burst of rollbacks queues in the pool
+    for milliseconds.
     """
 
     def __init__(
@@ -112,6 +121,7 @@ class Kube:
             headers={**info.as_http_headers(), "Accept": "application/json"},
             timeout=self._timeout,
             transport=self._transport,
+            limits=httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS),
         )
 
     async def close(self) -> None:

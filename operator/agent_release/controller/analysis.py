@@ -48,12 +48,15 @@ from .facts import AnalysisOutcome
 from .observability import logger
 from .reconcile import reconcile, report_failure
 from .registry import Baking, Key, Live, Tracked
-from .runtime import Runtime
+from .runtime import Runtime, Settling
 from .validation import sweep
 
 
 def _live(rt: Runtime, item: Baking) -> Live:
-    """The canary's analyzer, with its state from status; a new one after a restart."""
+    """The canary's analyzer, with its state from status; a new one after a restart.
+
+    While a decision of the canary is on its way to status (`Runtime.settling`), the
+    analyzer in memory is ahead of status and is kept as it is."""
     live = rt.analyzers.get(item.key)
     if live is None or (live.canary, live.stable, live.began) != (
         item.canary,
@@ -63,6 +66,8 @@ def _live(rt: Runtime, item: Baking) -> Live:
         analyzer = Analyzer(item.settings)
         live = Live(analyzer, item.canary, item.stable, item.began, item.began)
         rt.analyzers[item.key] = live
+    elif item.key in rt.settling:
+        return live
     e = item.evidence
     live.analyzer.state = AnalyzerState(
         step=item.step,
@@ -310,8 +315,12 @@ async def tick(
     """One pass: analyse the due canaries in batches, check the others' hard violations
     (every `hard_check_seconds`), then reconcile the stale releases.
 
-    Reconciles run concurrently (a few at a time: `reconcile`; each release has its own
-    lock), so a batch of fifty verdicts reaches fifty Rollouts in about the time of a few.
+    The pass starts the reconciles and does not wait for them (`settle`): at hundreds
+    of canaries a look's status writes take about an interval, and a loop that waited
+    for them would check hard violations once an interval instead of every second. A
+    release is handed to at most one of the loop's reconciles at a time: while one is
+    on its way, the release is neither looked at nor polled, only checked for hard
+    violations, whose rollback goes ahead of the queue (`reconcile`).
     """
     now = time.time()
     checks = {} if checks is None else checks
@@ -324,38 +333,30 @@ async def tick(
         await sweep(rt)
     items = [entry.baking for _, entry in tracked if entry.baking is not None]
 
-    async def settle(key: Key, outcome: AnalysisOutcome | None = None) -> None:
-        await reconcile(rt, key[0], key[1], outcome)
-        reconciled[key] = time.time()
-
     looked: set[Key] = set()
-    work = []
-    for (_, at), group in due(items, now, attempts).items():
+    ready = [item for item in items if item.key not in rt.settling]
+    for (_, at), group in due(ready, now, attempts).items():
         outcomes = await look_at(rt, group, at)
         for item in group:
             attempts[item.key] = at  # once per look time, whatever came of it
-        for key, outcome in outcomes.items():
+        for key, outcome in sorted(outcomes.items(), key=lambda o: not o[1].urgent):
             looked.add(key)
             verdict = outcome.decision.verdict.value if outcome.decision else "Unavailable"
             rt.metrics.analyses.labels(verdict=verdict).inc()
-            work.append(settle(key, outcome))
+            settle(rt, key, reconciled, outcome)
     if (
         rt.config.hard_check_seconds > 0
         and now - checks.get("hard", 0.0) >= rt.config.hard_check_seconds
     ):
         checks["hard"] = now
-        waiting = [item for item in items if item.key not in looked]
+        waiting = [item for item in items if item.key not in looked and not _aborting(rt, item.key)]
         for key, outcome in (await check_between(rt, waiting, now)).items():
             looked.add(key)
             rt.metrics.analyses.labels(verdict=Verdict.ROLLBACK.value).inc()
-            work.append(settle(key, outcome))
+            settle(rt, key, reconciled, outcome)
     for key in stale(rt, tracked, reconciled, now):
-        if key not in looked:
-            reconciled[key] = now
-            work.append(settle(key))
-    for result in await asyncio.gather(*work, return_exceptions=True):
-        if isinstance(result, Exception):  # that release is retried at the next tick
-            report_failure(result)
+        if key not in looked and key not in rt.settling:
+            settle(rt, key, reconciled)
     _count_phases(rt, tracked)
     for book in (attempts, reconciled):  # forget deleted releases
         for key in book.keys() - rt.registry.keys():
@@ -363,6 +364,43 @@ async def tick(
     canaries = {key for key, entry in tracked if entry.phase == Phase.CANARY.value}
     for key in rt.analyzers.keys() - canaries:  # and the sums of canaries that ended
         del rt.analyzers[key]
+
+
+def settle(
+    rt: Runtime, key: Key, reconciled: dict[Key, float], outcome: AnalysisOutcome | None = None
+) -> asyncio.Task[None]:
+    """Reconcile a release in the background (with a look's outcome, if any); a failure
+    is reported, and the release is tried again at a later tick (`Runtime.unsettled`).
+
+    A rollback for a release whose routine reconcile is still on its way is started
+    beside it and runs right after it (the release's lock); the release counts as
+    settling until the last of them is done."""
+    reconciled[key] = time.time()
+
+    async def run() -> None:
+        try:
+            await reconcile(rt, key[0], key[1], outcome)
+        except Exception as error:
+            report_failure(error)
+        finally:
+            reconciled[key] = time.time()
+
+    task = asyncio.create_task(run())
+    rt.settling[key] = Settling(task, outcome is not None and outcome.urgent)
+    task.add_done_callback(lambda done: _settled(rt, key, done))
+    return task
+
+
+def _settled(rt: Runtime, key: Key, task: asyncio.Task[None]) -> None:
+    current = rt.settling.get(key)
+    if current is not None and current.task is task:
+        del rt.settling[key]
+
+
+def _aborting(rt: Runtime, key: Key) -> bool:
+    """A rollback of this release is on its way: checking it again would only repeat it."""
+    current = rt.settling.get(key)
+    return current is not None and current.urgent
 
 
 def stale(
@@ -423,11 +461,15 @@ async def run(rt: Runtime) -> None:
     attempts: dict[Key, float] = {}
     reconciled: dict[Key, float] = {}
     checks: dict[str, float] = {}
-    while True:
-        try:
-            await tick(rt, attempts, reconciled, checks)
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:  # one bad tick must not stop the loop
-            logger().exception("analysis tick failed", error=str(error))
-        await asyncio.sleep(rt.config.tick_seconds)
+    try:
+        while True:
+            try:
+                await tick(rt, attempts, reconciled, checks)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # one bad tick must not stop the loop
+                logger().exception("analysis tick failed", error=str(error))
+            await asyncio.sleep(rt.config.tick_seconds)
+    finally:  # at shutdown: status is the source of truth, the next leader goes on
+        for settling in list(rt.settling.values()):
+            settling.task.cancel()

@@ -15,7 +15,7 @@ from ..api.policy import ReleasePolicy
 from ..api.release import Analysis, Forecast
 from ..api.requests import PersonRequest
 from ..api.types import Stage
-from ..canary.analyzer import Decision
+from ..canary.analyzer import Decision, Verdict
 from .rollouts import RolloutView
 
 
@@ -45,6 +45,11 @@ class AnalysisOutcome:
     forecast: Forecast | None = None
     error: str | None = None
     taken_at: float = 0.0  # epoch seconds of the look, for breach-to-abort latency
+
+    @property
+    def urgent(self) -> bool:
+        """A rollback: applied ahead of every routine reconcile (`reconcile`)."""
+        return self.decision is not None and self.decision.verdict is Verdict.ROLLBACK
 
 
 @dataclass(frozen=True, slots=True)

@@ -142,6 +142,11 @@ async def release_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: A
         lock = rt.locks.get(key)
         if lock is not None and not lock.locked():
             del rt.locks[key]
+        rt.echoes.pop(key, None)
+        return
+    version = body.metadata.get("resourceVersion")
+    if version and rt.echoes.get(key) == version:
+        del rt.echoes[key]  # a look's own record coming back: nothing to decide
         return
     await _reconcile(rt, *key)
 

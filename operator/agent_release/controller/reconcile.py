@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from contextlib import nullcontext
 
 from pydantic import ValidationError
 
@@ -30,7 +31,7 @@ from .facts import AnalysisOutcome
 from .machine import decide
 from .observability import logger
 from .observe import observe
-from .plan import AbortRollout
+from .plan import AbortRollout, Plan
 from .runtime import Runtime
 from .writes import mark_failed, write_status
 
@@ -52,11 +53,19 @@ async def reconcile(
     be parsed (it is then marked Failed). At most `Config.concurrent_reconciles` run at
     once, whatever called them (watch events, the analysis loop): a burst of a thousand
     creations waits its turn instead of holding a thousand observations in memory.
+
+    A rollback a look found does not wait its turn: it takes the release's lock only.
+    The limit is there for bursts, and rollbacks are bounded by the canaries baking;
+    queued behind a look's two hundred status writes, an abort would wait one analysis
+    interval. So a reconcile takes a slot first and the release's lock second: a
+    reconcile holding the lock is running, never queued, and a rollback waits at most
+    for one reconcile of its own release.
     """
     if not rt.leading():
         return None  # a standby watches; the leader decides
     key = (namespace, name)
-    async with rt.locks[key], rt.reconciling:
+    urgent = outcome is not None and outcome.urgent
+    async with nullcontext() if urgent else rt.reconciling, rt.locks[key]:
         started = time.perf_counter()
         try:
             done = await _reconcile(rt, namespace, name, outcome)
@@ -87,7 +96,7 @@ async def _reconcile(
         plan = decide(release, world)
         rt.must_lead()  # the fence: a replica that lost its lease writes nothing
         try:
-            await write_status(rt.kube, release, plan.status)
+            written = await write_status(rt.kube, release, plan.status)
         except Conflict as error:
             rt.metrics.conflicts.inc()
             if attempt == CONFLICT_ATTEMPTS:
@@ -106,6 +115,8 @@ async def _reconcile(
             await asyncio.sleep(wait)
             continue
         done = release.model_copy(update={"status": plan.status})
+        if written and outcome is not None and not plan.effects and _unmoved(release, plan):
+            rt.echoes[(namespace, name)] = written
         for effect in plan.effects:
             await effects.apply(rt, done, effect)
             if outcome is not None and isinstance(effect, AbortRollout):
@@ -113,6 +124,23 @@ async def _reconcile(
         await telling.tell(rt, done, plan)
         return done
     raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _unmoved(release: AgentRelease, plan: Plan) -> bool:
+    """A look that only recorded itself: same phase and step, nothing applied.
+
+    Its own write comes back as a watch event, and reconciling that would read the
+    release and its Rollout only to decide the same again (at two hundred canaries, as
+    many reconciles per interval as the looks). Such a write is an echo (`Runtime.echoes`)
+    and its event is not reconciled; any other write's event is, since a decision may
+    lead straight to the next (a gate passed: start the canary)."""
+    before = release.status
+    return (
+        before is not None
+        and before.phase is plan.status.phase
+        and before.step == plan.status.step
+        and not plan.transitions
+    )
 
 
 def report_failure(error: BaseException) -> None:

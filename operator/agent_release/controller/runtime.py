@@ -116,6 +116,15 @@ _ENV: dict[str, tuple[str, Callable[[str], object]]] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Settling:
+    """One of the analysis loop's reconciles, on its way: `urgent` when it carries a
+    rollback."""
+
+    task: asyncio.Task[None]
+    urgent: bool
+
+
 def now() -> datetime:
     """The operator's clock: UTC, whole seconds (what status timestamps can hold)."""
     return datetime.now(UTC).replace(microsecond=0)
@@ -139,6 +148,10 @@ class Runtime:
     # releases whose last reconcile failed: tried again even when final (`analysis`)
     unsettled: set[Key] = field(default_factory=set)
     swept_term: int | None = None  # the leader's term the loop last reconciled everything in
+    # a look's status write by release, whose watch event needs no reconcile (`reconcile`)
+    echoes: dict[Key, str] = field(default_factory=dict)
+    # the loop's reconciles still on their way, by release (`analysis.tick` does not wait)
+    settling: dict[Key, Settling] = field(default_factory=dict)
     reconciling: asyncio.Semaphore = field(init=False)  # Config.concurrent_reconciles
 
     def __post_init__(self) -> None:

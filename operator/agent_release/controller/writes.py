@@ -29,19 +29,20 @@ def status_patch(before: AgentReleaseStatus | None, after: AgentReleaseStatus) -
     return patch
 
 
-async def write_status(kube: Kube, release: AgentRelease, status: AgentReleaseStatus) -> bool:
+async def write_status(kube: Kube, release: AgentRelease, status: AgentReleaseStatus) -> str | None:
     """Write the new status, if it differs, at the release's resourceVersion.
 
-    Returns whether anything was written; a concurrent change raises `Conflict`.
+    Returns the resourceVersion written, None when nothing was; a concurrent change
+    raises `Conflict`.
     """
     patch = status_patch(release.status, status)
     if not patch:
-        return False
+        return None
     body = {"metadata": {"resourceVersion": release.metadata.resource_version}, "status": patch}
-    await kube.patch(
+    written = await kube.patch(
         AGENTRELEASES, release.metadata.namespace, release.metadata.name, body, status=True
     )
-    return True
+    return str(written.get("metadata", {}).get("resourceVersion") or "") or None
 
 
 async def mark_failed(kube: Kube, body: Mapping[str, Any], message: str) -> None:
