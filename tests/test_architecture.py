@@ -19,7 +19,17 @@ PACKAGE = REPO / "operator" / "agent_release"
 # the controller's modules that decide, and are told and asked in plain values
 DECISION = {"machine", "plan", "facts", "rollouts", "registry"}
 # `files`, `manifests`, `taskresults` read a person's local files: no cluster, no network
-PURE = {"api", "stats", "summary", "gates", "canary", "taskresults", "manifests", "files"}
+PURE = {
+    "api",
+    "stats",
+    "special",
+    "summary",
+    "gates",
+    "canary",
+    "taskresults",
+    "manifests",
+    "files",
+}
 IO_LIBRARIES = {"httpx", "kopf", "kubernetes", "prometheus_client", "socket", "asyncio"}
 
 

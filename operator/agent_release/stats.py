@@ -19,8 +19,8 @@ two-sided coverage is right. The choices, so the next reader need not rediscover
   a Student-t interval for the log of the candidate/baseline ratio with
   Welch–Satterthwaite degrees of freedom. With a single unit there is no variance,
   so there is no interval: the caller says the evidence is insufficient.
-- Student t and beta quantiles come from scipy.special: seed counts are small (3-5),
-  where the normal quantile would understate an interval by a third.
+- Student t and beta quantiles (`special`, checked against scipy.special): seed counts
+  are small (3-5), where the normal quantile would understate an interval by a third.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from statistics import NormalDist
 from typing import NamedTuple
 
-from scipy import special
+from . import special
 
 
 class Bounds(NamedTuple):

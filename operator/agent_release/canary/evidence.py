@@ -40,8 +40,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 
-from scipy import special
-
+from .. import special
 from ..api.policy import GuardrailMetric
 from . import histogram
 from .counts import GUARDRAIL_FIELDS, Counts

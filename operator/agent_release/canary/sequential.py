@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 
-from scipy import special
+from .. import special
 
 
 def wald(theta: float, score: float, information: float) -> float:
