@@ -36,21 +36,23 @@ from .runtime import Config, Runtime
 from .validation import validate
 
 # -- the cache: kopf's indices of what the watches deliver (`cache`) ----------------------
+# async, so kopf runs them on its loop: a sync handler goes through a thread pool, and the
+# threads' malloc arenas held on to memory.
 
 
 @kopf.index(AGENTRELEASES.group, AGENTRELEASES.version, AGENTRELEASES.plural)
-def release_index(body: kopf.Body, **_: Any) -> dict[tuple[str, str, str], Tracked]:
+async def release_index(body: kopf.Body, **_: Any) -> dict[tuple[str, str, str], Tracked]:
     return release_entries(track(dict(body)))
 
 
 @kopf.index(EVALREPORTS.group, EVALREPORTS.version, EVALREPORTS.plural)
-def report_index(body: kopf.Body, **_: Any) -> dict[AgentKey, ReportRef]:
+async def report_index(body: kopf.Body, **_: Any) -> dict[AgentKey, ReportRef]:
     found = report_ref(body)
     return {} if found is None else dict([found])
 
 
 @kopf.index(RELEASEPOLICIES.group, RELEASEPOLICIES.version, RELEASEPOLICIES.plural)
-def policy_index(body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
+async def policy_index(body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
     return {body.metadata.name or "": policy_entry(body)}
 
 

@@ -119,19 +119,20 @@ async def validate(rt: Runtime, plural: str, body: Mapping[str, Any]) -> None:
         rt.unvalidated[key] = dict(body)
         return
     rt.unvalidated.pop(key, None)
-    if plural == EVALREPORTS.plural:
-        status = await report_status(rt, body)
-    else:
-        status = policy_status(rt, body)
-    rt.must_lead()
-    patch = {"metadata": {"resourceVersion": meta.get("resourceVersion")}, "status": status}
-    namespace, name = meta.get("namespace"), meta["name"]
-    # changed or gone meanwhile (409, 404): its next watch event validates it again
-    with contextlib.suppress(Conflict, NotFound):
+    async with rt.reconciling:  # a burst of reports waits its turn, as reconciles do
         if plural == EVALREPORTS.plural:
-            await rt.kube.patch(EVALREPORTS, namespace, name, patch, status=True)
+            status = await report_status(rt, body)
         else:
-            await rt.kube.patch(RELEASEPOLICIES, None, name, patch, status=True)
+            status = policy_status(rt, body)
+        rt.must_lead()
+        patch = {"metadata": {"resourceVersion": meta.get("resourceVersion")}, "status": status}
+        namespace, name = meta.get("namespace"), meta["name"]
+        # changed or gone meanwhile (409, 404): its next watch event validates it again
+        with contextlib.suppress(Conflict, NotFound):
+            if plural == EVALREPORTS.plural:
+                await rt.kube.patch(EVALREPORTS, namespace, name, patch, status=True)
+            else:
+                await rt.kube.patch(RELEASEPOLICIES, None, name, patch, status=True)
 
 
 async def sweep(rt: Runtime) -> None:
