@@ -42,13 +42,23 @@ from .plan import (
     PromoteStep,
     UpdateRollout,
 )
+from .rollouts import RolloutView
 from .runtime import Runtime
 
 CRASH_EXIT_CODE = 70  # what the fault hook exits with (EX_SOFTWARE)
 
 
-async def apply(rt: Runtime, release: AgentRelease, effect: Effect) -> None:
-    """Apply one effect of `release`'s plan (status already says what it should do)."""
+async def apply(
+    rt: Runtime, release: AgentRelease, effect: Effect, seen: RolloutView | None = None
+) -> RolloutView | None:
+    """Apply one effect of `release`'s plan (status already says what it should do).
+
+    `seen` is the Rollout as the decision read it, or as the previous effect left it: a
+    promotion, abort or annotation is sent at its resourceVersion without reading the
+    Rollout again (a 409 says it changed meanwhile, and is taken as each effect takes it
+    below). Returns the Rollout as this effect left it, for the next one (None: the next
+    one reads it). At two hundred simultaneous rollbacks that is two reads fewer each.
+    """
     if rt.config.crash_before == type(effect).__name__:
         os._exit(CRASH_EXIT_CODE)  # the crash tests' fault hook (runtime.Config.crash_before)
     rt.must_lead()  # the fence: a replica that lost its lease touches no Rollout
@@ -65,16 +75,17 @@ async def apply(rt: Runtime, release: AgentRelease, effect: Effect) -> None:
             case UpdateRollout():
                 await _take_over(kube, release, namespace, name)
             case PromoteStep(expected_index=index):
-                await _promote_step(kube, namespace, name, index)
+                return await _promote_step(kube, namespace, name, index, seen)
             case AbortRollout():
-                await _conditional(rt, namespace, name, rollouts.ABORT, status=True)
+                return await _conditional(rt, namespace, name, rollouts.ABORT, seen, status=True)
             case AnnotateRollout(annotations=annotations):
                 patch = {"metadata": {"annotations": dict(annotations)}}
-                await _conditional(rt, namespace, name, patch)
+                return await _conditional(rt, namespace, name, patch, seen)
     except NotFound as error:
         logger(release=release.metadata.name, namespace=namespace).info(
             "effect skipped", effect=type(effect).__name__, why=error.message
         )
+    return None
 
 
 def _steps_and_runs(release: AgentRelease) -> tuple[list[CanaryStep], list[str]]:
@@ -105,55 +116,66 @@ CONFLICT_ATTEMPTS = 3
 
 
 async def _conditional(
-    rt: Runtime, namespace: str, name: str, patch: dict[str, Any], *, status: bool = False
-) -> None:
-    """A merge patch at the resourceVersion just read, so that a fenced leader's write
-    cannot land on a Rollout the new leader changed; Argo Rollouts writes the Rollout's
-    status often, so a conflict is read again and retried a few times (each time behind
-    the fence) before it is left to the next reconcile."""
+    rt: Runtime,
+    namespace: str,
+    name: str,
+    patch: dict[str, Any],
+    seen: RolloutView | None,
+    *,
+    status: bool = False,
+) -> RolloutView:
+    """A merge patch at the resourceVersion of the Rollout as last read (`seen`, else
+    read now), so that a fenced leader's write cannot land on a Rollout the new leader
+    changed; Argo Rollouts writes the Rollout's status often, so a conflict is read again
+    and retried a few times (each time behind the fence) before it is left to the next
+    reconcile."""
+    version = seen.resource_version if seen is not None else ""
     for attempt in range(1, CONFLICT_ATTEMPTS + 1):
-        body = await rt.kube.get(ROLLOUTS, namespace, name)
-        if body is None:
-            raise NotFound(404, "NotFound", f"Rollout {namespace}/{name} does not exist")
-        version = {
-            "metadata": {
-                **patch.get("metadata", {}),
-                "resourceVersion": body["metadata"]["resourceVersion"],
-            }
-        }
+        if not version:
+            body = await rt.kube.get(ROLLOUTS, namespace, name)
+            if body is None:
+                raise NotFound(404, "NotFound", f"Rollout {namespace}/{name} does not exist")
+            version = body["metadata"]["resourceVersion"]
+        metadata = {**patch.get("metadata", {}), "resourceVersion": version}
         rt.must_lead()
         try:
-            await rt.kube.patch(ROLLOUTS, namespace, name, {**patch, **version}, status=status)
-            return
+            done = await rt.kube.patch(
+                ROLLOUTS, namespace, name, {**patch, "metadata": metadata}, status=status
+            )
+            return rollouts.view(done)
         except Conflict:
             if attempt == CONFLICT_ATTEMPTS:
                 raise
+            version = ""  # changed meanwhile: read it again
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-async def _promote_step(kube: Kube, namespace: str, name: str, expected_index: int) -> None:
+async def _promote_step(
+    kube: Kube, namespace: str, name: str, expected_index: int, seen: RolloutView | None
+) -> RolloutView | None:
     """Clear the pause only if the Rollout is still paused where status says: exactly once.
 
-    The patch carries the resourceVersion it was checked at, so a Rollout that moved
-    in between is not promoted a second time (409, and the next reconcile sees why).
+    The patch carries the resourceVersion it was checked at (the Rollout as the decision
+    read it, else read now), so a Rollout that moved in between is not promoted a second
+    time (409, and the next reconcile sees why).
     """
-    body = await kube.get(ROLLOUTS, namespace, name)
-    if body is None:
-        raise NotFound(404, "NotFound", f"Rollout {namespace}/{name} does not exist")
-    seen = rollouts.view(body)
+    if seen is None:
+        body = await kube.get(ROLLOUTS, namespace, name)
+        if body is None:
+            raise NotFound(404, "NotFound", f"Rollout {namespace}/{name} does not exist")
+        seen = rollouts.view(body)
     if not seen.paused_at(expected_index):
-        return  # promoted already (a replay), or Argo moved on: nothing to clear
+        return seen  # promoted already (a replay), or Argo moved on: nothing to clear
     if seen.held:
         logger(rollout=name, namespace=namespace).info(
             "promotion not sent: a person paused the Rollout", index=expected_index
         )
-        return
-    patch = {
-        **rollouts.PROMOTE_STEP,
-        "metadata": {"resourceVersion": body["metadata"]["resourceVersion"]},
-    }
+        return seen
+    patch = {**rollouts.PROMOTE_STEP, "metadata": {"resourceVersion": seen.resource_version}}
     try:
-        await kube.patch(ROLLOUTS, namespace, name, patch, status=True)
+        return rollouts.view(await kube.patch(ROLLOUTS, namespace, name, patch, status=True))
     except Conflict:
         logger(rollout=name, namespace=namespace).info(
             "promotion not sent: the Rollout changed since it was read", index=expected_index
         )
+        return None

@@ -117,8 +117,9 @@ async def _reconcile(
         done = release.model_copy(update={"status": plan.status})
         if written and outcome is not None and not plan.effects and _unmoved(release, plan):
             rt.echoes[(namespace, name)] = written
+        seen = world.rollout  # each effect is sent on the Rollout as last read
         for effect in plan.effects:
-            await effects.apply(rt, done, effect)
+            seen = await effects.apply(rt, done, effect, seen)
             if outcome is not None and isinstance(effect, AbortRollout):
                 rt.metrics.breach_to_abort.observe(time.time() - outcome.taken_at)
         await telling.tell(rt, done, plan)

@@ -218,6 +218,7 @@ class RolloutView:
     promote_full_by: FieldOwner | None = None
     template_by: FieldOwner | None = None
     rollback: str | None = None  # the rollback annotation (the record's JSON), if any
+    resource_version: str = ""  # of what was read: the precondition of an effect on it
 
     @property
     def caught_up(self) -> bool:
@@ -287,6 +288,7 @@ def view(body: dict[str, Any]) -> RolloutView:
         promote_full_by=owners.of("f:status", "f:promoteFull"),
         template_by=owners.of("f:spec", "f:template", "f:metadata", "f:annotations", release_key)
         or owners.within("f:spec", "f:template"),
+        resource_version=str(meta.get("resourceVersion") or ""),
     )
 
 
