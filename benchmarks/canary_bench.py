@@ -4,8 +4,9 @@ Measures, for each scale (two pods an agent: one canary, one stable, at the 50% 
 - Prometheus queries per analysis interval (the operator's own counter): batching
   means this stays at one per guardrail plus one for traffic, whatever the scale
   (and the instant queries that check hard violations between looks, apart);
-- API requests per reconcile (the operator's own requests, kopf's watches aside) and
-  the reconcile p99, over the same four intervals;
+- API requests per reconcile and per canary and interval (the operator's own requests,
+  kopf's watches aside, the Lease's renewals in) and the reconcile p99, over the same
+  four intervals;
 - breach → abort latency: every canary starts committing hard policy violations at
   once; from that moment to the Rollout's `status.abort` as a watch sees it (median and
   p95 over the releases), and the operator's own look → abort histogram. Hard
@@ -52,6 +53,7 @@ class ScaleResult:
     queries_per_interval: float
     hard_checks_per_interval: float
     api_requests_per_reconcile: float
+    api_requests_per_canary: float  # per analysis interval, the Lease's renewals included
     reconcile_p99_s: float
     abort_median_s: float
     abort_p95_s: float
@@ -63,7 +65,8 @@ class ScaleResult:
             f"canary: {self.canaries:>3} canaries  "
             f"queries/interval {self.queries_per_interval:5.1f} "
             f"(+{self.hard_checks_per_interval:.1f} hard checks)  "
-            f"API requests/reconcile {self.api_requests_per_reconcile:4.1f}  "
+            f"API requests/reconcile {self.api_requests_per_reconcile:4.1f} "
+            f"(/canary/interval {self.api_requests_per_canary:4.1f})  "
             f"reconcile p99 {self.reconcile_p99_s * 1000:4.0f} ms  "
             f"breach→abort median {self.abort_median_s:5.1f}s p95 {self.abort_p95_s:5.1f}s  "
             f"(look→abort p50 {self.look_to_abort_p50_s * 1000:.0f} ms)  "
@@ -255,6 +258,7 @@ def measure(kubectl: Kubectl, canaries: int, info: operator.OperatorInfo) -> Sca
             queries_per_interval=per("agentrelease_prometheus_queries_total"),
             hard_checks_per_interval=per("agentrelease_prometheus_hard_checks_total"),
             api_requests_per_reconcile=per("agentrelease_api_requests_total", reconciles),
+            api_requests_per_canary=per("agentrelease_api_requests_total") / canaries,
             reconcile_p99_s=_quantile(
                 before, after, "agentrelease_reconcile_duration_seconds", 0.99
             ),

@@ -324,6 +324,7 @@ async def test_a_looks_own_status_write_is_not_reconciled_again_when_it_comes_ba
     assert rt.echoes == {}
     # a person's change after it (or a second echo of the same version) is reconciled
     await event(event={"type": "MODIFIED", "object": {}}, body=echo, memo=memo)
+    await asyncio.gather(*rt.background)
     assert len(script.sent("GET", RELEASE)) == 2
     await rt.kube.close()
 
@@ -338,4 +339,68 @@ async def test_a_look_that_promotes_is_reconciled_again_when_it_comes_back() -> 
     assert done.status is not None
     assert done.status.step == 2
     assert rt.echoes == {}
+    await rt.kube.close()
+
+
+async def test_events_for_a_release_waiting_its_turn_are_one_reconcile() -> None:
+    """A handler returns at once (holding no body while the release waits for a slot);
+    five events for a release already waiting add nothing: its reconcile reads the
+    release as it is when its turn comes."""
+    body = release_manifest(**canary_status())
+    script = baking_script(wire.ok())
+    rt = Runtime(
+        kube=wire.kube(script),
+        prometheus=None,
+        config=Config(concurrent_reconciles=1),
+        clock=lambda: NOW,
+    )
+    await rt.reconciling.acquire()  # the only slot, busy
+    event = cast(Any, handlers.release_event)
+    for _ in range(5):
+        await asyncio.wait_for(
+            event(
+                event={"type": "MODIFIED", "object": {}},
+                body=kopf.Body(cast(kopf.RawBody, body)),
+                memo={"runtime": rt},
+            ),
+            1,
+        )
+    assert rt.waiting == {("agents", "rel-2")}
+    assert len(rt.background) == 1
+    assert script.requests == []
+    rt.reconciling.release()
+    await asyncio.gather(*rt.background)
+    assert len(script.sent("GET", RELEASE)) == 1
+    assert rt.waiting == set()
+    await rt.kube.close()
+
+
+async def test_a_burst_of_new_reports_is_validated_in_turn_from_fresh_reads() -> None:
+    """Report events return at once; each report waiting for a slot is read again when
+    its turn comes (its body is not held meanwhile), and validated once."""
+    body = _report_body()
+    path = EVALREPORTS.path("agents", body["metadata"]["name"])
+    script = (
+        Script()
+        .on("GET", path, wire.ok(body))
+        .on("GET", EVALREPORTS.path("agents"), wire.ok({"items": []}))
+        .on("POST", EVENT_PATH, wire.ok())
+        .on("PATCH", path + "/status", wire.ok())
+    )
+    rt = Runtime(
+        kube=wire.kube(script),
+        prometheus=None,
+        config=Config(concurrent_reconciles=1),
+        clock=lambda: NOW,
+    )
+    await rt.reconciling.acquire()
+    for _ in range(3):
+        validation.validate_soon(rt, EVALREPORTS.plural, body)
+    assert len(rt.background) == 1
+    assert script.requests == []
+    rt.reconciling.release()
+    await asyncio.gather(*rt.background)
+    assert len(script.sent("GET", path)) == 1
+    [written] = script.sent("PATCH", path + "/status")
+    assert wire.body_of(written)["status"]["conditions"][0]["status"] == "True"
     await rt.kube.close()

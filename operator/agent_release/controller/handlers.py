@@ -30,10 +30,10 @@ from . import analysis, health
 from .cache import AgentKey, Cache, ReportRef, policy_entry, release_entries, report_ref
 from .leadership import Leadership
 from .observability import Metrics, configure_logging, logger
-from .reconcile import reconcile, report_failure
+from .reconcile import wake
 from .registry import Tracked, track
 from .runtime import Config, Runtime
-from .validation import validate
+from .validation import validate_soon
 
 # -- the cache: kopf's indices of what the watches deliver (`cache`) ----------------------
 # async, so kopf runs them on its loop: a sync handler goes through a thread pool, and the
@@ -122,6 +122,8 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     rt: Runtime | None = memo.get("runtime")
     if rt is None:
         return
+    for task in list(rt.background):  # woken reconciles: status says where each stands
+        task.cancel()
     if rt.leadership is not None:
         await rt.leadership.release()  # a clean stop hands over at once
     runner = memo.get("health")
@@ -150,7 +152,7 @@ async def release_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: A
     if version and rt.echoes.get(key) == version:
         del rt.echoes[key]  # a look's own record coming back: nothing to decide
         return
-    await _reconcile(rt, *key)
+    _reconcile(rt, *key)
 
 
 @kopf.on.event(
@@ -170,17 +172,13 @@ async def rollout_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: A
         for entry in rt.cache.releases_of(namespace, agent)
         if not entry.final and entry.key[1] != driver
     ]
-    await _reconcile(rt, namespace, driver, *others)
+    _reconcile(rt, namespace, driver, *others)
 
 
-async def _reconcile(rt: Runtime, namespace: str, *names: str) -> None:
-    """Reconcile on an event; a failure is reported, and retried by the analysis loop."""
-    results = await asyncio.gather(
-        *(reconcile(rt, namespace, name) for name in names), return_exceptions=True
-    )
-    for result in results:
-        if isinstance(result, Exception):
-            report_failure(result)
+def _reconcile(rt: Runtime, namespace: str, *names: str) -> None:
+    """Wake these releases (`reconcile.wake`): the handler does not wait for them."""
+    for name in names:
+        wake(rt, namespace, name)
 
 
 # -- EvalReport and ReleasePolicy: validation and status --------------------------------
@@ -191,28 +189,25 @@ async def evalreport_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_
     """Validate beyond the schema and summarise each slice into status (the leader), then
     wake the agent's releases waiting at their gates: they wait for this, not for a tick."""
     rt: Runtime = memo["runtime"]
-    await _validate(rt, EVALREPORTS.plural, event, body)
+    _validate(rt, EVALREPORTS.plural, event, body)
     namespace, agent = body.metadata.namespace or "", str(body.spec.get("agent") or "")
     waiting = [e.key[1] for e in rt.cache.releases_of(namespace, agent) if e.gating]
-    await _reconcile(rt, namespace, *waiting)
+    _reconcile(rt, namespace, *waiting)
 
 
 @kopf.on.event(RELEASEPOLICIES.group, RELEASEPOLICIES.version, RELEASEPOLICIES.plural)
 async def policy_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: Any) -> None:
     """Validate, then wake the releases of the policy waiting at their gates."""
     rt: Runtime = memo["runtime"]
-    await _validate(rt, RELEASEPOLICIES.plural, event, body)
+    _validate(rt, RELEASEPOLICIES.plural, event, body)
     name = body.metadata.name or ""
     waiting = [e.key for e in rt.registry.values() if e.gating and e.policy == name]
     for namespace in {key[0] for key in waiting}:
-        await _reconcile(rt, namespace, *(key[1] for key in waiting if key[0] == namespace))
+        _reconcile(rt, namespace, *(key[1] for key in waiting if key[0] == namespace))
 
 
-async def _validate(rt: Runtime, plural: str, event: kopf.RawEvent, body: kopf.Body) -> None:
+def _validate(rt: Runtime, plural: str, event: kopf.RawEvent, body: kopf.Body) -> None:
     if event.get("type") == "DELETED":
         rt.unvalidated.pop((plural, body.metadata.namespace or "", body.metadata.name or ""), None)
         return
-    try:
-        await validate(rt, plural, dict(body))
-    except Exception as error:
-        report_failure(error)
+    validate_soon(rt, plural, dict(body))

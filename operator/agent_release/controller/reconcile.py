@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 
 from pydantic import ValidationError
@@ -44,8 +45,41 @@ class ConflictStorm(ApiError):
     keeps writing it. Retriable: the release is reconciled again at the next tick."""
 
 
+def wake(rt: Runtime, namespace: str, name: str) -> None:
+    """Reconcile a release soon, without waiting: what a watch event asks for.
+
+    The handler returns at once and holds no object while the release waits for a slot,
+    so a burst of a thousand events is a thousand keys in memory, not a thousand bodies;
+    and a release already waiting gets nothing more, since its reconcile reads the
+    release as it is when its turn comes (a Rollout written five times by Argo while
+    its release waits is one reconcile, not five). An event after the read wakes it
+    again. A failure is reported, and the analysis loop tries again (`Runtime.unsettled`).
+    """
+    key = (namespace, name)
+    if key in rt.waiting:
+        return
+    rt.waiting.add(key)
+
+    async def run() -> None:
+        try:
+            await reconcile(rt, namespace, name, started=lambda: rt.waiting.discard(key))
+        except Exception as error:
+            report_failure(error)
+        finally:
+            rt.waiting.discard(key)
+
+    task = asyncio.create_task(run())
+    rt.background.add(task)
+    task.add_done_callback(rt.background.discard)
+
+
 async def reconcile(
-    rt: Runtime, namespace: str, name: str, outcome: AnalysisOutcome | None = None
+    rt: Runtime,
+    namespace: str,
+    name: str,
+    outcome: AnalysisOutcome | None = None,
+    *,
+    started: Callable[[], None] | None = None,
 ) -> AgentRelease | None:
     """Bring one release one decision further. Safe to call at any time, any number of times.
 
@@ -66,7 +100,9 @@ async def reconcile(
     key = (namespace, name)
     urgent = outcome is not None and outcome.urgent
     async with nullcontext() if urgent else rt.reconciling, rt.locks[key]:
-        started = time.perf_counter()
+        if started is not None:
+            started()  # what changes from now on needs another reconcile (`wake`)
+        began = time.perf_counter()
         try:
             done = await _reconcile(rt, namespace, name, outcome)
         except Exception:
@@ -75,7 +111,7 @@ async def reconcile(
             rt.unsettled.add(key)
             raise
         finally:
-            rt.metrics.reconcile_latency.observe(time.perf_counter() - started)
+            rt.metrics.reconcile_latency.observe(time.perf_counter() - began)
         rt.unsettled.discard(key)
         return done
 

@@ -150,6 +150,10 @@ class Runtime:
     swept_term: int | None = None  # the leader's term the loop last reconciled everything in
     # a look's status write by release, whose watch event needs no reconcile (`reconcile`)
     echoes: dict[Key, str] = field(default_factory=dict)
+    # releases a watch event woke, waiting for a slot (`reconcile.wake`), and those tasks
+    waiting: set[Key] = field(default_factory=set)
+    waiting_validation: set[tuple[str, str, str]] = field(default_factory=set)  # (plural, ns, name)
+    background: set[asyncio.Task[None]] = field(default_factory=set)
     # the loop's reconciles still on their way, by release (`analysis.tick` does not wait)
     settling: dict[Key, Settling] = field(default_factory=dict)
     reconciling: asyncio.Semaphore = field(init=False)  # Config.concurrent_reconciles

@@ -9,6 +9,7 @@ replica that takes the lead validates that first (`sweep`).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Mapping
 from typing import Any
@@ -22,6 +23,7 @@ from ..api.outcomes import ReasonCode
 from ..api.policy import ReleasePolicy
 from ..manifests import validation_message
 from ..summary import summarize
+from .observability import logger
 from .runtime import Runtime
 from .telling import post_event_on
 from .writes import valid_conditions
@@ -110,8 +112,7 @@ def stale(body: Mapping[str, Any]) -> bool:
 async def validate(rt: Runtime, plural: str, body: Mapping[str, Any]) -> None:
     """Write the status of an EvalReport or ReleasePolicy that needs it, as the leader;
     a standby only remembers it, for the leader it may become (`sweep`)."""
-    meta = body.get("metadata") or {}
-    key = (plural, meta.get("namespace") or "", meta.get("name") or "")
+    key = _key(plural, body)
     if not stale(body):
         rt.unvalidated.pop(key, None)
         return
@@ -120,19 +121,69 @@ async def validate(rt: Runtime, plural: str, body: Mapping[str, Any]) -> None:
         return
     rt.unvalidated.pop(key, None)
     async with rt.reconciling:  # a burst of reports waits its turn, as reconciles do
+        await _write(rt, plural, body)
+
+
+def validate_soon(rt: Runtime, plural: str, body: Mapping[str, Any]) -> None:
+    """`validate`, for a watch event: the handler returns at once and the object is read
+    again when its turn comes, so a burst of new reports holds their names, not their
+    bodies, while it waits for slots (and a report changed twice meanwhile is validated
+    once)."""
+    key = _key(plural, body)
+    if not stale(body):
+        rt.unvalidated.pop(key, None)
+        return
+    if not rt.leading():
+        rt.unvalidated[key] = dict(body)
+        return
+    rt.unvalidated.pop(key, None)
+    if key in rt.waiting_validation:
+        return
+    rt.waiting_validation.add(key)
+    _, namespace, name = key
+
+    async def run() -> None:
+        try:
+            async with rt.reconciling:
+                rt.waiting_validation.discard(key)
+                if plural == EVALREPORTS.plural:
+                    current = await rt.kube.get(EVALREPORTS, namespace, name)
+                else:
+                    current = await rt.kube.get(RELEASEPOLICIES, None, name)
+                if current is not None and stale(current) and rt.leading():
+                    await _write(rt, plural, current)
+        except Exception as error:  # its next watch event, or the next leader, tries again
+            logger(namespace=namespace, name=name).warning(
+                "validation failed", kind=plural, error=f"{type(error).__name__}: {error}"
+            )
+        finally:
+            rt.waiting_validation.discard(key)
+
+    task = asyncio.get_running_loop().create_task(run())
+    rt.background.add(task)
+    task.add_done_callback(rt.background.discard)
+
+
+def _key(plural: str, body: Mapping[str, Any]) -> tuple[str, str, str]:
+    meta = body.get("metadata") or {}
+    return (plural, meta.get("namespace") or "", meta.get("name") or "")
+
+
+async def _write(rt: Runtime, plural: str, body: Mapping[str, Any]) -> None:
+    meta = body.get("metadata") or {}
+    if plural == EVALREPORTS.plural:
+        status = await report_status(rt, body)
+    else:
+        status = policy_status(rt, body)
+    rt.must_lead()
+    patch = {"metadata": {"resourceVersion": meta.get("resourceVersion")}, "status": status}
+    namespace, name = meta.get("namespace"), meta["name"]
+    # changed or gone meanwhile (409, 404): its next watch event validates it again
+    with contextlib.suppress(Conflict, NotFound):
         if plural == EVALREPORTS.plural:
-            status = await report_status(rt, body)
+            await rt.kube.patch(EVALREPORTS, namespace, name, patch, status=True)
         else:
-            status = policy_status(rt, body)
-        rt.must_lead()
-        patch = {"metadata": {"resourceVersion": meta.get("resourceVersion")}, "status": status}
-        namespace, name = meta.get("namespace"), meta["name"]
-        # changed or gone meanwhile (409, 404): its next watch event validates it again
-        with contextlib.suppress(Conflict, NotFound):
-            if plural == EVALREPORTS.plural:
-                await rt.kube.patch(EVALREPORTS, namespace, name, patch, status=True)
-            else:
-                await rt.kube.patch(RELEASEPOLICIES, None, name, patch, status=True)
+            await rt.kube.patch(RELEASEPOLICIES, None, name, patch, status=True)
 
 
 async def sweep(rt: Runtime) -> None:
