@@ -23,6 +23,11 @@ UV_VERSION := 0.13.8
 UV := $(CACHE_DIR)/tools/uv-$(UV_VERSION)/bin/uv
 VENV := $(UV_PROJECT_ENVIRONMENT)
 PY := $(VENV)/bin/python
+# The operator's own environment, as the image has it (`uv sync --no-dev`): the local
+# stack runs the operator from it (e2e/demo/operator.py), so what is measured there (its
+# memory above all) is the product's, without the test tools kopf would import (kubernetes).
+RUNTIME_VENV := $(VENV)-runtime
+export AGENT_RELEASE_OPERATOR_VENV := $(RUNTIME_VENV)
 
 .PHONY: help install debian-packages test lint unit fuzz crds bench chaos up demo run down
 
@@ -40,7 +45,12 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	chmod go-w $(VENV)/.lock
 	touch $@
 
-install: $(VENV)/.synced ## create the Python environment from uv.lock (outside the tree)
+$(RUNTIME_VENV)/.synced: $(UV) pyproject.toml uv.lock
+	UV_PROJECT_ENVIRONMENT=$(RUNTIME_VENV) $(UV) sync --frozen --quiet --no-dev
+	chmod go-w $(RUNTIME_VENV)/.lock
+	touch $@
+
+install: $(VENV)/.synced $(RUNTIME_VENV)/.synced ## create the Python environments from uv.lock (outside the tree)
 
 debian-packages: ## Debian packages the local stack needs (prometheus), once; root or sudo
 	@e2e/debian-packages.sh

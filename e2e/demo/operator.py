@@ -189,7 +189,7 @@ def start(stack: StackInfo, kubectl: Kubectl, instance: str = DEFAULT, **env: st
     allocated = ports.allocate([f"{instance}-metrics", f"{instance}-health"])
     port, health = allocated[f"{instance}-metrics"], allocated[f"{instance}-health"]
     config = kubeconfig(stack, kubectl)
-    venv = Path(sys.prefix)
+    venv = runtime_venv()
     settings = {
         # the image's environment (Dockerfile), not the caller's
         "PATH": f"{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",
@@ -227,11 +227,20 @@ def start(stack: StackInfo, kubectl: Kubectl, instance: str = DEFAULT, **env: st
     return info
 
 
+def runtime_venv() -> Path:
+    """The environment the operator runs from: the image's packages only (`make install`
+    builds it and names it in AGENT_RELEASE_OPERATOR_VENV), else the caller's own."""
+    named = os.environ.get("AGENT_RELEASE_OPERATOR_VENV")
+    if named and (Path(named) / "bin" / "agent-release").exists():
+        return Path(named)
+    return Path(sys.prefix)
+
+
 def _sandboxed(stack_dir: Path, command: list[str]) -> list[str]:
     """`command` as `sandbox.py` runs it: unprivileged, on a read-only tree."""
     if os.geteuid() != 0:
         raise RuntimeError("the operator's sandbox starts as root, to drop to uid 65532")
-    exposed = [Path(sys.prefix), Path(sys.base_prefix), REPO, _secrets(stack_dir)]
+    exposed = [Path(sys.prefix), runtime_venv(), Path(sys.base_prefix), REPO, _secrets(stack_dir)]
     return [
         sys.executable,
         "-I",  # the launcher needs nothing but the standard library
