@@ -83,27 +83,34 @@ def test_the_registry_keeps_what_looks_need_not_the_object() -> None:
 # -- one batched look across many releases (on httpx.MockTransport) ---------------------
 
 
-def _answer(request: httpx.Request) -> httpx.Response:
-    """Prometheus' answer to each batched query: every agent healthy but `agent-0`, whose
+def _answering(bad: str | None) -> wire.Answer:
+    """Prometheus' answer to each batched query: every agent healthy but `bad`, whose
     canary committed a hard policy violation."""
-    form = parse_qs(request.content.decode())
-    query = form["query"][0]
-    agents = re.search(r'agent=~"([^"]+)"', query)
-    assert agents is not None, query
-    start, end = float(form["start"][0]), float(form["end"][0])
-    stamps = [start + 15 * k for k in range(int((end - start) // 15) + 1)]
-    series = []
-    for agent in agents.group(1).split("|"):
-        for revision, tasks in (("bbb", "30"), ("aaa", "600")):
-            if "agent_policy_violations_total" in query:
-                bad = agent == "agent-0" and revision == "bbb"
-                labels = {"agent": agent, "revision": revision, "part": "numerator"}
-                series.append((labels, [(t, "1" if bad else "0") for t in stamps]))
-            elif "label_replace" not in query and "_bucket" not in query:  # traffic
-                series.append(
-                    ({"agent": agent, "revision": revision}, [(t, tasks) for t in stamps])
-                )
-    return httpx.Response(200, json=wire.matrix(*series))
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        form = parse_qs(request.content.decode())
+        query = form["query"][0]
+        agents = re.search(r'agent=~"([^"]+)"', query)
+        assert agents is not None, query
+        start, end = float(form["start"][0]), float(form["end"][0])
+        stamps = [start + 15 * k for k in range(int((end - start) // 15) + 1)]
+        series = []
+        for agent in agents.group(1).split("|"):
+            for revision, tasks in (("bbb", "30"), ("aaa", "600")):
+                if "agent_policy_violations_total" in query:
+                    violated = agent == bad and revision == "bbb"
+                    labels = {"agent": agent, "revision": revision, "part": "numerator"}
+                    series.append((labels, [(t, "1" if violated else "0") for t in stamps]))
+                elif "label_replace" not in query and "_bucket" not in query:  # traffic
+                    series.append(
+                        ({"agent": agent, "revision": revision}, [(t, tasks) for t in stamps])
+                    )
+        return httpx.Response(200, json=wire.matrix(*series))
+
+    return answer
+
+
+_answer = _answering("agent-0")
 
 
 async def test_one_look_is_one_query_per_guardrail_for_all_releases() -> None:
@@ -241,7 +248,7 @@ async def test_the_loop_checks_hard_violations_while_its_looks_reconciles_queue(
             releases.setdefault(key, []).append(value)
     prometheus = (
         wire.Script()
-        .on("POST", "/api/v1/query_range", _healthy)
+        .on("POST", "/api/v1/query_range", _answering(None))
         .on("POST", "/api/v1/query", _vector)
     )
     r3 = AGENTRELEASES.path("agents", "r3")
@@ -291,24 +298,3 @@ async def test_the_loop_checks_hard_violations_while_its_looks_reconciles_queue(
     await rt.kube.close()
     assert rt.prometheus is not None
     await rt.prometheus.close()
-
-
-def _healthy(request: httpx.Request) -> httpx.Response:
-    """Every canary healthy over the look (the hard violation comes between looks)."""
-    form = parse_qs(request.content.decode())
-    query = form["query"][0]
-    agents = re.search(r'agent=~"([^"]+)"', query)
-    assert agents is not None, query
-    start, end = float(form["start"][0]), float(form["end"][0])
-    stamps = [start + 15 * k for k in range(int((end - start) // 15) + 1)]
-    series = []
-    for agent in agents.group(1).split("|"):
-        for revision, tasks in (("bbb", "30"), ("aaa", "600")):
-            if "agent_policy_violations_total" in query:
-                labels = {"agent": agent, "revision": revision, "part": "numerator"}
-                series.append((labels, [(t, "0") for t in stamps]))
-            elif "label_replace" not in query and "_bucket" not in query:
-                series.append(
-                    ({"agent": agent, "revision": revision}, [(t, tasks) for t in stamps])
-                )
-    return httpx.Response(200, json=wire.matrix(*series))

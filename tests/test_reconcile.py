@@ -34,6 +34,18 @@ def runtime(script: Script) -> Runtime:
     return Runtime(kube=wire.kube(script), prometheus=None, config=Config(), clock=lambda: NOW)
 
 
+async def one_busy_slot(script: Script) -> Runtime:
+    """A runtime whose only reconcile slot is taken (release it with rt.reconciling)."""
+    rt = Runtime(
+        kube=wire.kube(script),
+        prometheus=None,
+        config=Config(concurrent_reconciles=1),
+        clock=lambda: NOW,
+    )
+    await rt.reconciling.acquire()
+    return rt
+
+
 def baking_script(status_answer: wire.Answer) -> Script:
     """A release baking at step 1 on a Rollout paused there; status writes get `status_answer`."""
     body = release_manifest(**canary_status())
@@ -285,13 +297,7 @@ async def test_a_rollback_does_not_wait_behind_routine_reconciles() -> None:
     script = baking_script(wire.ok())
     script.on("PATCH", wire.rollout_path(sub="status"), wire.ok())
     script.on("PATCH", wire.rollout_path(), wire.ok())
-    rt = Runtime(
-        kube=wire.kube(script),
-        prometheus=None,
-        config=Config(concurrent_reconciles=1),
-        clock=lambda: NOW,
-    )
-    await rt.reconciling.acquire()  # the only slot, busy
+    rt = await one_busy_slot(script)  # the only slot, busy
     routine = asyncio.create_task(reconcile.reconcile(rt, "agents", "rel-1"))
     look = outcome(Verdict.ROLLBACK, reason=ReasonCode.GUARDRAIL_BREACHED)
     done = await asyncio.wait_for(reconcile.reconcile(rt, "agents", "rel-2", look), 5)
@@ -348,13 +354,7 @@ async def test_events_for_a_release_waiting_its_turn_are_one_reconcile() -> None
     release as it is when its turn comes."""
     body = release_manifest(**canary_status())
     script = baking_script(wire.ok())
-    rt = Runtime(
-        kube=wire.kube(script),
-        prometheus=None,
-        config=Config(concurrent_reconciles=1),
-        clock=lambda: NOW,
-    )
-    await rt.reconciling.acquire()  # the only slot, busy
+    rt = await one_busy_slot(script)  # the only slot, busy
     event = cast(Any, handlers.release_event)
     for _ in range(5):
         await asyncio.wait_for(
@@ -387,13 +387,7 @@ async def test_a_burst_of_new_reports_is_validated_in_turn_from_fresh_reads() ->
         .on("POST", EVENT_PATH, wire.ok())
         .on("PATCH", path + "/status", wire.ok())
     )
-    rt = Runtime(
-        kube=wire.kube(script),
-        prometheus=None,
-        config=Config(concurrent_reconciles=1),
-        clock=lambda: NOW,
-    )
-    await rt.reconciling.acquire()
+    rt = await one_busy_slot(script)
     for _ in range(3):
         validation.validate_soon(rt, EVALREPORTS.plural, body)
     assert len(rt.background) == 1

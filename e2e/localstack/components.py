@@ -30,7 +30,7 @@ from .pki import SERVICE_CLUSTER_IP_RANGE
 from .waiting import Pending
 
 KWOK_NODE_COUNT = 3
-KWOK_PODS_PER_NODE = 250
+KWOK_PODS_PER_NODE = 500  # 1,500 pods: 500 canaries of two pods, and their surges
 KWOK_NODE_LABEL = "type=kwok"
 KWOK_STAGES = (
     "kustomize/stage/node/fast/node-initialize.yaml",
@@ -270,7 +270,7 @@ class KubeScheduler(Component):
 
 
 def kwok_nodes() -> list[dict[str, Any]]:
-    """Fake nodes kwok manages (selected by its annotation), untainted, 250 pods each."""
+    """Fake nodes kwok manages (selected by its annotation), untainted, 500 pods each."""
     resources = {"cpu": "32", "memory": "256Gi", "pods": str(KWOK_PODS_PER_NODE)}
     label_key, label_value = KWOK_NODE_LABEL.split("=")
     return [

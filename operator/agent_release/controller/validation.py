@@ -112,16 +112,23 @@ def stale(body: Mapping[str, Any]) -> bool:
 async def validate(rt: Runtime, plural: str, body: Mapping[str, Any]) -> None:
     """Write the status of an EvalReport or ReleasePolicy that needs it, as the leader;
     a standby only remembers it, for the leader it may become (`sweep`)."""
+    if _to_write(rt, plural, body):
+        async with rt.reconciling:  # a burst of reports waits its turn, as reconciles do
+            await _write(rt, plural, body)
+
+
+def _to_write(rt: Runtime, plural: str, body: Mapping[str, Any]) -> bool:
+    """Whether this replica writes the object's status now: it is stale and this replica
+    leads (a standby remembers it instead)."""
     key = _key(plural, body)
     if not stale(body):
         rt.unvalidated.pop(key, None)
-        return
+        return False
     if not rt.leading():
         rt.unvalidated[key] = dict(body)
-        return
+        return False
     rt.unvalidated.pop(key, None)
-    async with rt.reconciling:  # a burst of reports waits its turn, as reconciles do
-        await _write(rt, plural, body)
+    return True
 
 
 def validate_soon(rt: Runtime, plural: str, body: Mapping[str, Any]) -> None:
@@ -130,14 +137,7 @@ def validate_soon(rt: Runtime, plural: str, body: Mapping[str, Any]) -> None:
     bodies, while it waits for slots (and a report changed twice meanwhile is validated
     once)."""
     key = _key(plural, body)
-    if not stale(body):
-        rt.unvalidated.pop(key, None)
-        return
-    if not rt.leading():
-        rt.unvalidated[key] = dict(body)
-        return
-    rt.unvalidated.pop(key, None)
-    if key in rt.waiting_validation:
+    if not _to_write(rt, plural, body) or key in rt.waiting_validation:
         return
     rt.waiting_validation.add(key)
     _, namespace, name = key
