@@ -8,8 +8,9 @@ Measures, for each scale (two pods an agent: one canary, one stable, at the 50% 
   kopf's watches aside, the Lease's renewals in) and the reconcile p99, over the same
   four intervals;
 - breach → abort latency: every canary starts committing hard policy violations at
-  once; from that moment to the Rollout's `status.abort` as a watch sees it (median and
-  p95 over the releases), and the operator's own look → abort histogram. Hard
+  once (one `kubectl annotate` of their pods); from the moment its own pod got the new
+  behaviour to the Rollout's `status.abort` as a watch sees it (median and p95 over the
+  releases), and the operator's own look → abort histogram. Hard
   violations are checked between looks, so this is about one scrape interval (5 s on
   the local stack) plus the check period, not one analysis interval;
 - the operator's resident memory.
@@ -135,14 +136,30 @@ def phases(kubectl: Kubectl, namespace: str, version: str, phase: str, count: in
         raise Pending(f"{done} of {count} {version} releases {phase}")
 
 
+@dataclass(frozen=True)
+class Flip:
+    """When a flip was sent, and when each pod got its new behaviour (kubectl's line for
+    it): annotating hundreds of pods takes kubectl seconds, and a canary's breach begins
+    when its own pod is annotated, not when the first one is."""
+
+    sent: float
+    pods: dict[str, float]
+
+    def of(self, rollout: str) -> float:
+        """When the breach of this Rollout's canary began (its first pod annotated)."""
+        times = [t for pod, t in self.pods.items() if pod.rsplit("-", 2)[0] == rollout]
+        return min(times, default=self.sent)
+
+
 def flip(
     kubectl: Kubectl, namespace: str, revisions: Iterable[str], behaviour: Mapping[str, Any]
-) -> float:
-    """Give every pod of these revisions a new behaviour, in one call; returns when it was
-    sent (the moment a breach starts)."""
+) -> Flip:
+    """Give every pod of these revisions a new behaviour, in one call, timing each pod."""
     sent = time.time()
-    try:
-        kubectl.run(
+    process = subprocess.Popen(
+        [
+            str(kubectl.binary),
+            f"--kubeconfig={kubectl.kubeconfig}",
             "annotate",
             "pods",
             "-n",
@@ -151,13 +168,24 @@ def flip(
             f"rollouts-pod-template-hash in ({','.join(revisions)})",
             f"{BEHAVIOUR}={json.dumps(dict(behaviour))}",
             "--overwrite",
-        )
-    except KubectlError as error:
-        # kubectl annotates every pod it listed and then reports those gone meanwhile
-        # (the canary pod of a Rollout aborted before the breach): nothing to breach there
-        if "NotFound" not in str(error):
-            raise
-    return sent
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    pods = {}
+    for line in process.stdout:  # "pod/NAME annotated", as each patch is answered
+        name = line.split()[0].removeprefix("pod/") if line.strip() else ""
+        if name:
+            pods[name] = time.time()
+    errors = process.stderr.read()
+    # kubectl annotates every pod it listed and then reports those gone meanwhile (the
+    # canary pod of a Rollout aborted before the breach): nothing to breach there
+    if process.wait() != 0 and "NotFound" not in errors:
+        raise KubectlError(("annotate", "pods"), process.returncode, errors)
+    return Flip(sent, pods)
 
 
 class AbortWatch:
@@ -251,7 +279,7 @@ def measure(kubectl: Kubectl, canaries: int, info: operator.OperatorInfo) -> Sca
         flipped = flip(kubectl, namespace, revisions.values(), violating)
         rollouts = {f"{a}" for a in agents}
         wait_for(lambda: watch.missing(rollouts), patience, "aborts", interval=0.5)
-        latencies = sorted(t - flipped for t in watch.seen.values())
+        latencies = sorted(t - flipped.of(rollout) for rollout, t in watch.seen.items())
         reconciles = "agentrelease_reconcile_duration_seconds_count"
         return ScaleResult(
             canaries=canaries,

@@ -340,7 +340,7 @@ def _flip(
     behaviour: Mapping[str, Any],
     at: dict[str, float],
 ) -> None:
-    at[namespace] = flip(kubectl, namespace, revisions, behaviour)
+    at[namespace] = flip(kubectl, namespace, revisions, behaviour).sent
 
 
 def measure(
