@@ -398,3 +398,26 @@ async def test_a_burst_of_new_reports_is_validated_in_turn_from_fresh_reads() ->
     [written] = script.sent("PATCH", path + "/status")
     assert wire.body_of(written)["status"]["conditions"][0]["status"] == "True"
     await rt.kube.close()
+
+
+async def test_a_look_waiting_for_its_reconcile_is_replaced_by_the_next() -> None:
+    """Writes far behind the looks (every slot busy): the release has one look waiting,
+    the latest, and one reconcile applies it."""
+    script = baking_script(wire.ok())
+    script.on("PATCH", wire.rollout_path(sub="status"), wire.ok())
+    rt = await one_busy_slot(script)
+    key = ("agents", "rel-2")
+    first = analysis.settle(rt, key, {}, outcome(Verdict.CONTINUE))
+    second = analysis.settle(rt, key, {}, outcome(Verdict.PROMOTE))
+    assert first is second
+    waiting = rt.looks[key].decision
+    assert waiting is not None
+    assert waiting.verdict is Verdict.PROMOTE
+    rt.reconciling.release()
+    await asyncio.wait_for(first, 5)
+    assert len(script.sent("GET", RELEASE)) == 1
+    [written] = script.sent("PATCH", RELEASE_STATUS)
+    assert wire.body_of(written)["status"]["step"] == 2  # the later look's promotion
+    assert rt.looks == {}
+    assert rt.settling == {}
+    await rt.kube.close()

@@ -317,10 +317,12 @@ async def tick(
 
     The pass starts the reconciles and does not wait for them (`settle`): at hundreds
     of canaries a look's status writes take about an interval, and a loop that waited
-    for them would check hard violations once an interval instead of every second. A
-    release is handed to at most one of the loop's reconciles at a time: while one is
-    on its way, the release is neither looked at nor polled, only checked for hard
-    violations, whose rollback goes ahead of the queue (`reconcile`).
+    for them would check hard violations once an interval instead of every second.
+    Every due canary is looked at in the batch of its grid point, whether or not the
+    reconcile of its last look is done (a canary left out would be looked at alone a
+    tick later, one more query per guardrail); its analyzer in memory is then ahead of
+    status and is used as it is (`_live`). A release waiting for its reconcile is not
+    polled; a rollback goes ahead of the queue (`reconcile`).
     """
     now = time.time()
     checks = {} if checks is None else checks
@@ -334,8 +336,7 @@ async def tick(
     items = [entry.baking for _, entry in tracked if entry.baking is not None]
 
     looked: set[Key] = set()
-    ready = [item for item in items if item.key not in rt.settling]
-    for (_, at), group in due(ready, now, attempts).items():
+    for (_, at), group in due(items, now, attempts).items():
         outcomes = await look_at(rt, group, at)
         for item in group:
             attempts[item.key] = at  # once per look time, whatever came of it
@@ -372,21 +373,33 @@ def settle(
     """Reconcile a release in the background (with a look's outcome, if any); a failure
     is reported, and the release is tried again at a later tick (`Runtime.unsettled`).
 
-    A rollback for a release whose routine reconcile is still on its way is started
-    beside it and runs right after it (the release's lock); the release counts as
-    settling until the last of them is done."""
+    A look at a release whose reconcile of an earlier look has not started yet replaces
+    that look (the analyzer's evidence only grows: the later decision is the one to
+    write), so a release has at most one look waiting, however far behind the writes
+    are. A rollback is started beside it and runs right after the reconcile under way
+    (the release's lock); the release counts as settling until the last one is done."""
     reconciled[key] = time.time()
+    urgent = outcome is not None and outcome.urgent
+    if outcome is not None and not urgent:
+        waiting = key in rt.looks
+        rt.looks[key] = outcome
+        current = rt.settling.get(key)
+        if waiting and current is not None:
+            return current.task
 
     async def run() -> None:
         try:
-            await reconcile(rt, key[0], key[1], outcome)
+            if urgent:
+                await reconcile(rt, key[0], key[1], outcome)
+            else:
+                await reconcile(rt, key[0], key[1], started=lambda: rt.looks.pop(key, None))
         except Exception as error:
             report_failure(error)
         finally:
             reconciled[key] = time.time()
 
     task = asyncio.create_task(run())
-    rt.settling[key] = Settling(task, outcome is not None and outcome.urgent)
+    rt.settling[key] = Settling(task, urgent)
     task.add_done_callback(lambda done: _settled(rt, key, done))
     return task
 

@@ -60,9 +60,12 @@ def wake(rt: Runtime, namespace: str, name: str) -> None:
         return
     rt.waiting.add(key)
 
+    def begun() -> None:
+        rt.waiting.discard(key)
+
     async def run() -> None:
         try:
-            await reconcile(rt, namespace, name, started=lambda: rt.waiting.discard(key))
+            await reconcile(rt, namespace, name, started=begun)
         except Exception as error:
             report_failure(error)
         finally:
@@ -79,7 +82,7 @@ async def reconcile(
     name: str,
     outcome: AnalysisOutcome | None = None,
     *,
-    started: Callable[[], None] | None = None,
+    started: Callable[[], AnalysisOutcome | None] | Callable[[], None] | None = None,
 ) -> AgentRelease | None:
     """Bring one release one decision further. Safe to call at any time, any number of times.
 
@@ -101,7 +104,9 @@ async def reconcile(
     urgent = outcome is not None and outcome.urgent
     async with nullcontext() if urgent else rt.reconciling, rt.locks[key]:
         if started is not None:
-            started()  # what changes from now on needs another reconcile (`wake`)
+            # what changes from now on needs another reconcile (`wake`); a look that
+            # came while this one waited for its turn is the one applied (`settle`)
+            outcome = started() or outcome
         began = time.perf_counter()
         try:
             done = await _reconcile(rt, namespace, name, outcome)

@@ -19,6 +19,7 @@ from typing import Any, get_args
 from ..adapters.kube import Kube
 from ..adapters.prometheus import Prometheus
 from .cache import Cache
+from .facts import AnalysisOutcome
 from .leadership import Leadership, NotLeader, Timing
 from .observability import Metrics
 from .plan import Effect
@@ -154,6 +155,8 @@ class Runtime:
     waiting: set[Key] = field(default_factory=set)
     waiting_validation: set[tuple[str, str, str]] = field(default_factory=set)  # (plural, ns, name)
     background: set[asyncio.Task[None]] = field(default_factory=set)
+    # a look waiting for its reconcile to start, by release (`analysis.settle`)
+    looks: dict[Key, AnalysisOutcome] = field(default_factory=dict)
     # the loop's reconciles still on their way, by release (`analysis.tick` does not wait)
     settling: dict[Key, Settling] = field(default_factory=dict)
     reconciling: asyncio.Semaphore = field(init=False)  # Config.concurrent_reconciles
